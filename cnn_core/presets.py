@@ -1,0 +1,114 @@
+"""Named starting points: an architecture together with the training settings it was made for.
+
+- `seed`: the tutorial's SimpleCNN exactly (296,130 parameters on 3x32x32 images) and its settings.
+- `seed-2conv`: the deeper variant the tutorial suggests, a second convolution and pooling block.
+- `strong`: the most accurate small network we train on 2 CPU cores in about 10 minutes; it
+  brings its own recipe (batch norm, augmentation, label smoothing, one-cycle schedule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .architecture import Activation, Architecture, BatchNorm, Conv, Linear, Pool
+from .errors import ConfigError
+from .settings import TrainSettings
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    title: str
+    description: str
+    architecture: Architecture
+    settings: TrainSettings
+
+
+def _conv_block(channels: int) -> tuple:
+    return (Conv(channels, 3, 1, 1), BatchNorm(), Activation("relu"))
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            name="seed",
+            title="Tutorial SimpleCNN",
+            description="One convolution (18 filters of 3x3), ReLU, 2x2 max pooling, then two linear "
+            "layers: the network from the tutorial, trained with its settings.",
+            architecture=Architecture(
+                (
+                    Conv(18, 3, 1, 1),
+                    Activation("relu"),
+                    Pool("max", 2, 2, 0),
+                    Linear(64),
+                    Activation("relu"),
+                    Linear(10),
+                ),
+                name="seed",
+            ),
+            settings=TrainSettings(),
+        ),
+        Preset(
+            name="seed-2conv",
+            title="Tutorial CNN with a second conv block",
+            description="The tutorial's suggestion for more accuracy: a second convolution and pooling "
+            "block before the linear layers, so the network sees larger patterns.",
+            architecture=Architecture(
+                (
+                    Conv(18, 3, 1, 1),
+                    Activation("relu"),
+                    Pool("max", 2, 2, 0),
+                    Conv(36, 3, 1, 1),
+                    Activation("relu"),
+                    Pool("max", 2, 2, 0),
+                    Linear(64),
+                    Activation("relu"),
+                    Linear(10),
+                ),
+                name="seed-2conv",
+            ),
+            settings=TrainSettings(),
+        ),
+        Preset(
+            name="strong",
+            title="Strong small CNN",
+            description="Four conv blocks with batch norm, trained with augmentation, label smoothing "
+            "and a one-cycle schedule on the whole training set: the accuracy a CPU can reach in minutes.",
+            architecture=Architecture(
+                (
+                    *_conv_block(32),
+                    *_conv_block(64),
+                    Pool("max", 2, 2, 0),
+                    *_conv_block(128),
+                    Pool("max", 2, 2, 0),
+                    *_conv_block(256),
+                    Pool("max", 2, 2, 0),
+                    Pool("max", 2, 2, 0),
+                    Linear(10),
+                ),
+                name="strong",
+            ),
+            settings=TrainSettings(
+                batch_size=256,
+                epochs=10,
+                learning_rate=0.2,
+                optimizer="sgd",
+                momentum=0.9,
+                weight_decay=5e-4,
+                train_samples=50_000,
+                val_samples=0,
+                test_samples=10_000,
+                augment=True,
+                schedule="onecycle",
+                label_smoothing=0.1,
+            ),
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError("preset", f"must be one of {', '.join(PRESETS)} (got {name!r})")
+    return PRESETS[name]

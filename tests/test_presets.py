@@ -1,0 +1,60 @@
+"""The presets: `seed` is the tutorial's SimpleCNN, checked against the tutorial's own class."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnn_core.errors import ConfigError
+from cnn_core.model import build_model, count_parameters
+from cnn_core.presets import PRESETS, get_preset
+from cnn_core.shapes import infer_shapes
+
+
+class TutorialSimpleCNN(torch.nn.Module):
+    """The tutorial's network as it wrote it (input already normalised)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 18, kernel_size=3, stride=1, padding=1)
+        self.pool = torch.nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
+        self.fc1 = torch.nn.Linear(18 * 16 * 16, 64)
+        self.fc2 = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = x.view(-1, 18 * 16 * 16)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def test_seed_is_the_tutorials_simplecnn():
+    ours = build_model(PRESETS["seed"].architecture, seed=0).eval()
+    theirs = TutorialSimpleCNN().eval()
+    assert count_parameters(ours) == count_parameters(theirs) == 296_130
+    pairs = zip([ours.layers[0], ours.layers[3], ours.layers[5]], [theirs.conv1, theirs.fc1, theirs.fc2], strict=True)
+    for mine, tutorial in pairs:
+        tutorial.load_state_dict(mine.state_dict())
+    images = torch.rand(4, 3, 32, 32)
+    # Our model normalises inside; the tutorial normalised in its transform with mean = std = 0.5.
+    assert torch.allclose(ours(images), theirs((images - 0.5) / 0.5), atol=1e-5)
+
+
+def test_seed_settings_are_the_tutorials():
+    s = PRESETS["seed"].settings
+    assert (s.batch_size, s.epochs, s.learning_rate, s.optimizer, s.seed) == (32, 5, 0.001, "adam", 42)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_fits_cifar_and_mnist_shapes(name):
+    arch = PRESETS[name].architecture
+    assert infer_shapes(arch, (3, 32, 32), 10).ok
+    assert infer_shapes(arch.with_num_classes(10), (1, 28, 28), 10).ok
+
+
+def test_seed_2conv_adds_a_second_conv_and_pool_block():
+    kinds = [layer.type for layer in PRESETS["seed-2conv"].architecture.layers]
+    assert kinds.count("conv") == 2 and kinds.count("pool") == 2
+
+
+def test_unknown_preset_is_named():
+    with pytest.raises(ConfigError, match="seed, seed-2conv, strong"):
+        get_preset("resnet")
