@@ -1,0 +1,80 @@
+"""Writing files so that a crash, a full disk or a killed process never leaves half a file.
+
+Whole files are written to a temporary file in the same folder, flushed to disk, then moved over
+the target with `os.replace`, which is atomic: readers see the old file or the new one, never a
+mix. Histories are append-only JSON lines, so a process killed mid-write loses at most the line
+it was writing, and `read_jsonl` skips such a torn last line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def json_safe(obj: Any) -> Any:
+    """The same structure with NaN and infinities as None: JSON has no spelling for them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(key): json_safe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(value) for value in obj]
+    return obj
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(json_safe(obj), indent=2) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def append_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Append rows as one write, so rows from one call are never interleaved with another's."""
+    text = "".join(json.dumps(json_safe(row)) + "\n" for row in rows)
+    if text:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Every complete row; a torn or garbled line (from a killed writer) is skipped."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    rows.append(row)
+    except FileNotFoundError:
+        pass
+    return rows

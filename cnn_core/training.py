@@ -1,0 +1,506 @@
+"""The trainer: runs one training job and reports everything it does as events.
+
+A `Trainer` is built with everything it needs (architecture, settings, data set, an optional run
+store) and checks all of it before any work starts. `run()` then trains, blocking the calling
+thread; call it from a background thread and poll `progress`, or pass `on_event` (a callable; use
+`queue.put` for a queue) to receive events as they happen:
+
+    start   once: split sizes, parameter count, device, notes about clamped sizes
+    batch   every 1/logs_per_epoch of an epoch: mean train loss over the interval, speed, ETA
+    epoch   after each epoch: train loss and accuracy, validation loss and accuracy
+    end     once: final status and message, validation and test results
+
+`stop()` (from any thread) ends training between two batches; what was learned is kept, evaluated
+and saved. A loss that becomes NaN or infinite, or grows far beyond where it started, ends the run
+as "diverged" within a step, and the weights return to the last point where the loss was sane.
+With the same seed on the CPU, two runs produce the same losses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from . import metrics as metrics_lib
+from .architecture import Architecture
+from .augment import random_crop_flip
+from .data import Dataset, Split, plan_split
+from .devices import resolve_device
+from .errors import ConfigError
+from .model import CNN, build_model
+from .runs import COMPLETED, DIVERGED, FAILED, RUNNING, STOPPED, Run, RunStore
+from .settings import TrainSettings
+from .shapes import ShapeReport, check
+
+log = logging.getLogger(__name__)
+
+EXPLODED = "the loss exploded; lower the learning rate"
+EXPLOSION_FACTOR = 10.0  # a loss this many times its starting value counts as exploded
+EVAL_BATCH = 500  # images per evaluation step: bounded memory, few Python round trips
+MEMORY_FRACTION = 0.5  # refuse a run whose estimated memory exceeds this share of free RAM
+
+Event = dict[str, Any]
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed, stopped, diverged or failed
+    message: str
+    epochs_completed: int
+    parameters: int
+    train_seconds: float  # wall time of training and per-epoch validation (the tutorial's "took")
+    images_per_second: float  # training images per second of training steps alone
+    val_loss: float | None
+    val_accuracy: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    test_metrics: dict | None
+    dataset: dict
+    split: dict
+    run_dir: str | None
+    history: list[Event] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        keys = (
+            "status",
+            "message",
+            "epochs_completed",
+            "parameters",
+            "train_seconds",
+            "images_per_second",
+            "val_loss",
+            "val_accuracy",
+            "test_loss",
+            "test_accuracy",
+            "dataset",
+            "split",
+            "run_dir",
+        )
+        return {key: getattr(self, key) for key in keys}
+
+
+def estimate_memory_bytes(report: ShapeReport, batch_size: int) -> int:
+    """Rough peak memory of one training step: activations kept for backward, their gradients,
+    and parameters with gradients and two optimizer moments (4 bytes each)."""
+    activations = report.activation_values * batch_size * 4 * 3
+    weights = report.parameters * 4 * 4
+    return activations + weights
+
+
+def available_memory_bytes() -> int | None:
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class Trainer:
+    def __init__(
+        self,
+        architecture: Architecture,
+        settings: TrainSettings,
+        dataset: Dataset,
+        *,
+        store: RunStore | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        strict: frozenset[str] | set[str] = frozenset(),
+        preset: str | None = None,
+        max_batches: int | None = None,
+    ):
+        """Check everything a run needs; raises ConfigError / ArchitectureError before any work.
+
+        strict: settings fields the user gave explicitly; sizes the data cannot supply are
+        refused for these instead of clamped. max_batches: cut each epoch short (for dry runs).
+        """
+        self.architecture = architecture
+        self.settings = settings
+        self.dataset = dataset
+        self.store = store
+        self.on_event = on_event
+        self.preset = preset
+        self.max_batches = max_batches
+        self.report = check(architecture, dataset.input_shape, dataset.num_classes)
+        self.split: Split = plan_split(dataset, settings, strict)
+        self.device = resolve_device(settings.device)
+        needed, free = estimate_memory_bytes(self.report, settings.batch_size), available_memory_bytes()
+        if free is not None and needed > MEMORY_FRACTION * free:
+            raise ConfigError(
+                "batch_size",
+                f"is too large for this network: one training step would need about {needed / 2**30:.1f} GB, "
+                f"but only {MEMORY_FRACTION * free / 2**30:.1f} GB can be used; lower the batch size or "
+                "use fewer channels",
+            )
+        self.batches_per_epoch = math.ceil(len(self.split.train) / settings.batch_size)
+        if max_batches is not None:
+            self.batches_per_epoch = min(self.batches_per_epoch, max_batches)
+        self.run_record: Run | None = None
+        self.progress: dict[str, Any] = {"status": "ready", "fraction": 0.0}
+        self.history: list[Event] = []
+        self._stop = threading.Event()
+
+    # ----------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to end after the current batch. Safe to call from any thread."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def _emit(self, event: Event, record: bool = True) -> None:
+        if record:
+            self.history.append(event)
+            if self.run_record is not None:
+                self.run_record.append_history([event])
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a broken listener must not kill the training run
+                log.exception("event listener failed")
+
+    def config(self) -> dict:
+        """What the run store saves: enough to rebuild the model and repeat the run."""
+        return {
+            "format": 1,
+            "preset": self.preset,
+            "architecture": self.architecture.to_dict(),
+            "settings": self.settings.to_dict(),
+            "dataset": {**self.dataset.describe(), "mean": list(self.dataset.mean), "std": list(self.dataset.std)},
+            "input_shape": list(self.dataset.input_shape),
+            "num_classes": self.dataset.num_classes,
+            "split": self.split_sizes(),
+            "parameters": self.report.parameters,
+            "mult_adds": self.report.mult_adds,
+            "device": str(self.device),
+        }
+
+    def split_sizes(self) -> dict:
+        return {
+            "train": len(self.split.train),
+            "val": len(self.split.val),
+            "test": len(self.split.test),
+            "notes": list(self.split.notes),
+        }
+
+    # ----------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        """Train to the end, a stop request, or divergence. Never raises for a training failure:
+        the result says "failed" with a message, and the traceback goes to the log."""
+        if self.store is not None:
+            label = self.preset or self.architecture.name
+            self.run_record = self.store.create(self.config(), label=label)
+        try:
+            return self._run()
+        except Exception as error:
+            log.exception("training failed")
+            message = f"training failed: {error}"
+            if self.run_record is not None:
+                self.run_record.write_status(FAILED, message)
+            self.progress = {**self.progress, "status": FAILED, "message": message}
+            self._emit({"kind": "end", "status": FAILED, "message": message}, record=False)
+            return TrainResult(
+                FAILED,
+                message,
+                0,
+                self.report.parameters,
+                0.0,
+                0.0,
+                None,
+                None,
+                None,
+                None,
+                None,
+                self.dataset.describe(),
+                self.split_sizes(),
+                str(self.run_record.path) if self.run_record else None,
+                self.history,
+            )
+
+    def _run(self) -> TrainResult:
+        s, device, data = self.settings, self.device, self.dataset
+        model = build_model(self.architecture, data.input_shape, data.num_classes, data.mean, data.std, seed=s.seed).to(
+            device
+        )
+        optimizer = make_optimizer(model, s)
+        total_steps = s.epochs * self.batches_per_epoch
+        scheduler = (
+            torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=s.learning_rate, total_steps=total_steps)
+            if s.schedule == "onecycle"
+            else None
+        )
+        # All of a run's randomness comes from generators seeded here, not from global state
+        # (dropout aside), so the same seed repeats the same run.
+        shuffle_gen = torch.Generator().manual_seed(s.seed)
+        augment_gen = torch.Generator(device=device).manual_seed(s.seed + 2)
+        torch.manual_seed(s.seed)  # dropout
+
+        train_images = data.train_images[self.split.train].to(device)
+        train_labels = data.train_labels[self.split.train].to(device)
+        val_images = data.train_images[self.split.val].to(device)
+        val_labels = data.train_labels[self.split.val].to(device)
+
+        n_train, bs = train_images.shape[0], s.batch_size
+        log_points = sorted(
+            {max(1, self.batches_per_epoch * k // s.logs_per_epoch) for k in range(1, s.logs_per_epoch + 1)}
+        )
+
+        self._emit(
+            {
+                "kind": "start",
+                "epochs": s.epochs,
+                "batches_per_epoch": self.batches_per_epoch,
+                "train_images": n_train,
+                "val_images": len(self.split.val),
+                "test_images": len(self.split.test),
+                "parameters": self.report.parameters,
+                "device": str(device),
+                "notes": list(self.split.notes),
+                "settings": s.to_dict(),
+            },
+            record=False,
+        )
+
+        status, message = COMPLETED, "training finished"
+        start_loss: float | None = None
+        good_weights = _snapshot(model)
+        start = time.perf_counter()
+        step_seconds, images_seen, step = 0.0, 0, 0
+        epochs_completed = 0
+        val_loss = val_acc = None
+
+        for epoch in range(1, s.epochs + 1):
+            model.train()
+            order = torch.randperm(n_train, generator=shuffle_gen).to(device)
+            interval_loss, interval_batches, interval_start = 0.0, 0, time.perf_counter()
+            epoch_loss_sum, epoch_correct, epoch_seen = 0.0, 0, 0
+            for batch in range(1, self.batches_per_epoch + 1):
+                if self._stop.is_set():
+                    status, message = STOPPED, "stopped by the user; what was learned so far is kept"
+                    break
+                t0 = time.perf_counter()
+                idx = order[(batch - 1) * bs : batch * bs]
+                x, y = train_images[idx], train_labels[idx]
+                if s.augment:
+                    x = random_crop_flip(x, augment_gen)
+                x = x.float().div_(255)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=s.label_smoothing)
+                loss_value = float(loss.detach())  # one sync per step; needed to catch divergence at once
+                if start_loss is None:
+                    start_loss = loss_value
+                if not math.isfinite(loss_value) or loss_value > EXPLOSION_FACTOR * max(start_loss, 1e-3):
+                    status, message = DIVERGED, EXPLODED
+                    break
+                if batch in log_points:
+                    # These weights just gave a sane loss: a point to return to if it explodes later.
+                    good_weights = _snapshot(model)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                step += 1
+                step_seconds += time.perf_counter() - t0
+                images_seen += len(idx)
+                interval_loss += loss_value
+                interval_batches += 1
+                epoch_loss_sum += loss_value * len(idx)
+                epoch_correct += int((logits.argmax(1) == y).sum())
+                epoch_seen += len(idx)
+
+                elapsed = time.perf_counter() - start
+                fraction = step / total_steps
+                speed = images_seen / step_seconds if step_seconds else 0.0
+                self.progress = {
+                    "status": RUNNING,
+                    "epoch": epoch,
+                    "epochs": s.epochs,
+                    "batch": batch,
+                    "batches": self.batches_per_epoch,
+                    "fraction": fraction,
+                    "elapsed": elapsed,
+                    "eta": elapsed / fraction * (1 - fraction),
+                    "images_per_second": speed,
+                }
+                if batch in log_points:
+                    self._emit(
+                        {
+                            "kind": "batch",
+                            "epoch": epoch,
+                            "batch": batch,
+                            "batches": self.batches_per_epoch,
+                            "step": step,
+                            "epoch_progress": epoch - 1 + batch / self.batches_per_epoch,
+                            "percent": int(100 * batch / self.batches_per_epoch),
+                            "train_loss": interval_loss / interval_batches,
+                            "seconds": time.perf_counter() - interval_start,
+                            "elapsed": elapsed,
+                            "eta": self.progress["eta"],
+                            "images_per_second": speed,
+                            "learning_rate": optimizer.param_groups[0]["lr"],
+                        }
+                    )
+                    self._heartbeat(epochs_completed)
+                    interval_loss, interval_batches, interval_start = 0.0, 0, time.perf_counter()
+
+            if status == DIVERGED:
+                model.load_state_dict(good_weights)
+                break
+            if status == STOPPED and epoch_seen == 0:
+                break
+            # An epoch cut short by Stop still gets its validation, so the user sees where it got to.
+            if len(self.split.val):
+                val_loss, val_acc, _ = evaluate(model, val_images, val_labels)
+            epochs_completed = epoch if status == COMPLETED else epochs_completed
+            elapsed = time.perf_counter() - start
+            self._emit(
+                {
+                    "kind": "epoch",
+                    "epoch": epoch,
+                    "complete": status == COMPLETED,
+                    "step": step,
+                    "epoch_progress": float(epoch) if status == COMPLETED else epoch - 1 + epoch_seen / n_train,
+                    "train_loss": epoch_loss_sum / max(1, epoch_seen),
+                    "train_accuracy": epoch_correct / max(1, epoch_seen),
+                    "val_loss": val_loss,
+                    "val_accuracy": val_acc,
+                    "elapsed": elapsed,
+                    "eta": elapsed / (step / total_steps) * (1 - step / total_steps) if step else None,
+                    "images_per_second": images_seen / step_seconds if step_seconds else 0.0,
+                }
+            )
+            self._heartbeat(epochs_completed)
+            if status != COMPLETED:
+                break
+
+        train_seconds = time.perf_counter() - start
+        if status == DIVERGED and len(self.split.val):
+            val_loss, val_acc, _ = evaluate(model, val_images, val_labels)
+        return self._finish(
+            model,
+            status,
+            message,
+            epochs_completed,
+            train_seconds,
+            images_seen / step_seconds if step_seconds else 0.0,
+            val_loss,
+            val_acc,
+        )
+
+    def _heartbeat(self, epochs_completed: int) -> None:
+        if self.run_record is not None:
+            self.run_record.write_status(RUNNING, "", epochs_completed=epochs_completed, progress=self.progress)
+
+    def _finish(
+        self,
+        model: CNN,
+        status: str,
+        message: str,
+        epochs_completed: int,
+        train_seconds: float,
+        speed: float,
+        val_loss: float | None,
+        val_acc: float | None,
+    ) -> TrainResult:
+        data, device = self.dataset, self.device
+        test_images = data.test_images[self.split.test].to(device)
+        test_labels = data.test_labels[self.split.test].to(device)
+        test_loss, test_acc, probabilities = evaluate(model, test_images, test_labels)
+        test_metrics = metrics_lib.summary(test_labels.cpu(), probabilities, data.classes)
+        val_metrics = {"loss": val_loss, "accuracy": val_acc} if val_acc is not None else None
+        result = TrainResult(
+            status,
+            message,
+            epochs_completed,
+            self.report.parameters,
+            train_seconds,
+            speed,
+            val_loss,
+            val_acc,
+            test_loss,
+            test_acc,
+            test_metrics,
+            data.describe(),
+            self.split_sizes(),
+            str(self.run_record.path) if self.run_record else None,
+            self.history,
+        )
+        if self.run_record is not None:
+            run = self.run_record
+            run.save_weights(model.state_dict())
+            run.save_predictions(self.split.test, test_labels.cpu(), probabilities)
+            run.save_metrics(
+                {
+                    "status": status,
+                    "message": message,
+                    "epochs_completed": epochs_completed,
+                    "train_seconds": train_seconds,
+                    "images_per_second": speed,
+                    "val": val_metrics,
+                    "test": {**test_metrics, "loss": test_loss},
+                }
+            )
+            run.write_status(status, message, epochs_completed=epochs_completed)
+        self.progress = {
+            **self.progress,
+            "status": status,
+            "message": message,
+            "fraction": 1.0 if status == COMPLETED else self.progress.get("fraction", 0.0),
+        }
+        self._emit(
+            {
+                "kind": "end",
+                "status": status,
+                "message": message,
+                "epochs_completed": epochs_completed,
+                "train_seconds": train_seconds,
+                "images_per_second": speed,
+                "val_accuracy": val_acc,
+                "test_loss": test_loss,
+                "test_accuracy": test_acc,
+            },
+            record=False,
+        )
+        return result
+
+
+def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=s.learning_rate, momentum=s.momentum, weight_decay=s.weight_decay)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
+    return torch.optim.Adam(params, lr=s.learning_rate, weight_decay=s.weight_decay)
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+    """Mean cross-entropy, accuracy and class probabilities (on the CPU) over uint8 images."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, probabilities = 0.0, 0, []
+    for start in range(0, images.shape[0], EVAL_BATCH):
+        x = images[start : start + EVAL_BATCH].float().div_(255)
+        y = labels[start : start + EVAL_BATCH]
+        logits = model(x).float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        probabilities.append(logits.softmax(1).cpu())
+    model.train(was_training)
+    n = max(1, images.shape[0])
+    probs = torch.cat(probabilities) if probabilities else torch.zeros(0, 0)
+    return loss_sum / n, correct / n, probs

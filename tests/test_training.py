@@ -1,0 +1,138 @@
+"""The trainer: it learns, it repeats itself, it stops when told, and it notices divergence."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from cnn_core import training
+from cnn_core.errors import ArchitectureError, ConfigError
+from cnn_core.presets import PRESETS
+from cnn_core.runs import RunStore
+from cnn_core.settings import TrainSettings
+from cnn_core.training import EXPLODED, Trainer
+
+SEED = PRESETS["seed"].architecture
+
+
+def losses(history):
+    return [row["train_loss"] for row in history if row["kind"] == "batch"]
+
+
+def test_overfits_a_small_batch_to_near_zero_loss(tiny_data):
+    settings = TrainSettings(train_samples=16, val_samples=0, batch_size=16, epochs=150, test_samples=10)
+    result = Trainer(SEED, settings, tiny_data).run()
+    assert result.status == "completed"
+    epoch_losses = [row["train_loss"] for row in result.history if row["kind"] == "epoch"]
+    assert epoch_losses[0] > 1.5  # it started from chance, about ln(10)
+    assert epoch_losses[-1] < 0.02
+
+
+def test_one_epoch_learns_and_reports_in_the_tutorials_shape(tiny_data):
+    events = []
+    settings = TrainSettings(epochs=1, learning_rate=0.003)
+    result = Trainer(SEED, settings, tiny_data, on_event=events.append).run()
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["start"] + ["batch"] * 10 + ["epoch", "end"]
+    assert [e["percent"] for e in events if e["kind"] == "batch"][-1] == 100
+    assert result.status == "completed" and result.epochs_completed == 1
+    assert result.split == {"train": 480, "val": 120, "test": 200, "notes": events[0]["notes"]}
+    assert result.test_accuracy > 0.3  # chance is 0.1
+    assert result.val_accuracy == events[-2]["val_accuracy"]
+    assert result.images_per_second > 0 and result.train_seconds > 0
+    assert sum(result.test_metrics["confusion_matrix"][i][i] for i in range(10)) == round(200 * result.test_accuracy)
+
+
+def test_same_seed_same_losses_other_seed_other_losses(tiny_data):
+    settings = TrainSettings(epochs=2, augment=True, train_samples=300, val_samples=100)
+    first = losses(Trainer(SEED, settings, tiny_data).run().history)
+    second = losses(Trainer(SEED, settings, tiny_data).run().history)
+    third = losses(Trainer(SEED, settings.replace(seed=43), tiny_data).run().history)
+    assert first == second
+    assert first != third
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"optimizer": "sgd", "learning_rate": 0.05, "schedule": "onecycle", "label_smoothing": 0.1},
+        {"optimizer": "adamw", "weight_decay": 0.05, "augment": True},
+    ],
+)
+def test_other_optimizers_schedules_and_augmentation_train(tiny_data, changes):
+    settings = TrainSettings(epochs=2, **changes)
+    result = Trainer(PRESETS["seed-2conv"].architecture, settings, tiny_data).run()
+    assert result.status == "completed"
+    batch_losses = losses(result.history)
+    assert batch_losses[-1] < batch_losses[0]
+    rates = [row["learning_rate"] for row in result.history if row["kind"] == "batch"]
+    if changes.get("schedule") == "onecycle":
+        assert max(rates) > rates[0] and rates[-1] < max(rates) / 100  # warm up, then anneal
+    else:
+        assert len(set(rates)) == 1
+
+
+def test_stop_from_the_event_callback_ends_within_a_batch(tiny_data, tmp_path):
+    trainer = None
+
+    def on_event(event):
+        if event["kind"] == "batch" and event["batch"] >= 3:
+            trainer.stop()
+
+    settings = TrainSettings(epochs=3, batch_size=8)
+    trainer = Trainer(SEED, settings, tiny_data, on_event=on_event, store=RunStore(tmp_path))
+    result = trainer.run()
+    assert result.status == "stopped"
+    stopped_at = next(row for row in result.history if row["kind"] == "batch")["step"]
+    assert trainer.progress["batch"] == stopped_at  # not one batch more
+    assert result.epochs_completed == 0
+    run = RunStore(tmp_path).get(result.run_dir.split("/")[-1])
+    assert run.status()["status"] == "stopped"
+    assert run.has_weights() and run.metrics()["test"]["accuracy"] == result.test_accuracy
+
+
+def test_stop_from_another_thread(tiny_data):
+    trainer = Trainer(SEED, TrainSettings(epochs=200, batch_size=4), tiny_data)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(trainer.run()))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while trainer.progress.get("status") != "running" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    trainer.stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert results[0].status == "stopped"
+    assert results[0].test_accuracy is not None
+
+
+def test_a_huge_learning_rate_is_caught_and_the_last_good_weights_kept(tiny_data, tmp_path):
+    settings = TrainSettings(learning_rate=1e6, epochs=3)
+    trainer = Trainer(SEED, settings, tiny_data, store=RunStore(tmp_path))
+    result = trainer.run()
+    assert result.status == "diverged" and result.message == EXPLODED
+    assert trainer.progress.get("batch", 0) <= 3  # within a few steps
+    model = RunStore(tmp_path).get(result.run_dir.split("/")[-1]).load_model()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    # Nothing sane was logged before the explosion, so the kept weights are the starting ones.
+    from cnn_core.model import build_model
+
+    start = build_model(SEED, tiny_data.input_shape, 10, tiny_data.mean, tiny_data.std, seed=settings.seed)
+    kept, initial = model.state_dict().values(), start.state_dict().values()
+    assert all(torch.equal(a, b) for a, b in zip(kept, initial, strict=True))
+
+
+def test_an_impossible_network_is_refused_before_training(tiny_data):
+    from cnn_core.architecture import Architecture, Linear, Pool
+
+    arch = Architecture((Pool(),) * 6 + (Linear(10),))
+    with pytest.raises(ArchitectureError, match="layer 6"):
+        Trainer(arch, TrainSettings(), tiny_data)
+
+
+def test_a_batch_that_would_not_fit_in_memory_is_refused(tiny_data, monkeypatch):
+    monkeypatch.setattr(training, "available_memory_bytes", lambda: 2**30)
+    with pytest.raises(ConfigError) as info:
+        Trainer(PRESETS["strong"].architecture, TrainSettings(batch_size=4096), tiny_data)
+    assert info.value.field == "batch_size" and "GB" in str(info.value)
