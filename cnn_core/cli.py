@@ -1,0 +1,299 @@
+"""The command line: `python -m cnn_core train|shapes|presets|runs`.
+
+`train` prints the tutorial's log (or, with --json, one JSON object) and exits with
+0 for a completed run, 2 for invalid input (one line on stderr naming the option), 3 for a run that
+diverged, 130 for a run stopped with Ctrl-C, 1 for a failure inside training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .architecture import Architecture
+from .datasets import BUILTIN, DEFAULT, load_dataset
+from .errors import ArchitectureError, CnnCoreError, ConfigError
+from .presets import PRESETS, get_preset
+from .runs import COMPLETED, DIVERGED, STOPPED, RunStore, default_root
+from .settings import DEVICES, HELP, OPTIMIZERS, SCHEDULES, TrainSettings
+from .shapes import infer_shapes
+from .textlog import event_lines, header_lines
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DIVERGED, EXIT_STOPPED = 0, 1, 2, 3, 130
+MAX_ARCH_FILE = 1_000_000  # bytes; an architecture is a few hundred
+
+# Settings fields and the options that set them, where the name is not simply dashed.
+OPTION_FOR_FIELD = {"learning_rate": "--lr"}
+SETTING_OPTIONS = {  # field -> short value name for --help
+    "epochs": "N",
+    "batch_size": "N",
+    "learning_rate": "LR",
+    "optimizer": "NAME",
+    "momentum": "M",
+    "weight_decay": "WD",
+    "train_samples": "N",
+    "val_samples": "N",
+    "test_samples": "N",
+    "seed": "N",
+    "schedule": "NAME",
+    "label_smoothing": "EPS",
+    "device": "NAME",
+    "logs_per_epoch": "N",
+}
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES}
+
+
+def option_name(field: str) -> str:
+    return OPTION_FOR_FIELD.get(field, "--" + field.replace("_", "-"))
+
+
+class InputError(Exception):
+    """Invalid input from the command line: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise InputError(message)
+
+
+def _number(text: str) -> Any:
+    """Numbers become numbers; anything else stays text for the settings check to name."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _help(text: str) -> str:
+    return text.replace("%", "%%")  # argparse formats help strings with %
+
+
+def _choices(field: str) -> str:
+    return f" One of: {', '.join(CHOICES[field])}." if field in CHOICES else ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m cnn_core",
+        description="Train, size and inspect small CNNs on CIFAR-10-like data (the dashboard's library).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser(
+        "train",
+        help="train a network and print the tutorial's log",
+        description="Train a network. Defaults are the tutorial's: SimpleCNN, batch 32, 5 epochs, Adam, "
+        "learning rate 0.001, seed 42, 20,000 / 5,000 / 5,000 images (clamped to what the data holds).",
+    )
+    _add_model_options(train)
+    for name, metavar in SETTING_OPTIONS.items():
+        train.add_argument(
+            option_name(name),
+            dest=name,
+            metavar=metavar,
+            type=_number,
+            default=None,
+            help=_help(HELP[name]) + _choices(name) + " (default: the preset's)",
+        )
+    train.add_argument(
+        "--augment",
+        dest="augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=_help(HELP["augment"]) + " (default: the preset's)",
+    )
+    train.add_argument(
+        "--runs-dir",
+        default=None,
+        metavar="DIR",
+        help=f"Folder where the run is saved (default: $CNN_RUNS_DIR or {default_root()})",
+    )
+    train.add_argument("--no-save", action="store_true", help="Do not save the run.")
+    train.add_argument("--json", action="store_true", help="Print one JSON object with the results instead of the log.")
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Check that everything works: one epoch of three batches on a few images, not saved.",
+    )
+
+    shapes = commands.add_parser("shapes", help="print each layer's output shape, parameters and multiply-adds")
+    _add_model_options(shapes)
+
+    commands.add_parser("presets", help="list the presets")
+
+    runs = commands.add_parser("runs", help="list saved runs")
+    runs.add_argument("--runs-dir", default=None, metavar="DIR", help="Folder holding the runs.")
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        default="seed",
+        choices=list(PRESETS),
+        help="Starting network and settings: " + "; ".join(f"{p.name}: {p.title}" for p in PRESETS.values()),
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="FILE.json",
+        default=None,
+        help="Use the layer stack in this JSON file instead of the preset's network.",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=DEFAULT,
+        help="Data set: " + "; ".join(f"{name}: {text}" for name, (text, _) in BUILTIN.items()),
+    )
+
+
+def _load_architecture(args: argparse.Namespace, num_classes: int) -> Architecture:
+    if args.arch is None:
+        return get_preset(args.preset).architecture.with_num_classes(num_classes)
+    path = Path(args.arch)
+    try:
+        if path.stat().st_size > MAX_ARCH_FILE:
+            raise InputError(f"--arch {path}: the file is larger than {MAX_ARCH_FILE:,} bytes; is it an architecture?")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"--arch {path}: cannot read the file ({getattr(error, 'strerror', None) or error})") from None
+    try:
+        return Architecture.from_json(text)
+    except (ConfigError, ArchitectureError) as error:
+        raise InputError(f"--arch {path}: {error}") from None
+
+
+def _settings(args: argparse.Namespace) -> tuple[TrainSettings, set[str]]:
+    given = {name: getattr(args, name) for name in (*SETTING_OPTIONS, "augment") if getattr(args, name) is not None}
+    base = get_preset(args.preset).settings
+    try:
+        settings = base.replace(**given)
+    except ConfigError as error:
+        raise InputError(f"{option_name(error.field)} {error.message}") from None
+    if args.dry_run:
+        settings = settings.replace(
+            epochs=1,
+            train_samples=min(settings.train_samples, 3 * settings.batch_size),
+            val_samples=min(settings.val_samples, 64),
+            test_samples=min(settings.test_samples, 64),
+        )
+    return settings, set(given) - (
+        {"epochs", "train_samples", "val_samples", "test_samples"} if args.dry_run else set()
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import Trainer  # torch-heavy; keep --help fast
+
+    settings, strict = _settings(args)
+    dataset = load_dataset(args.dataset)
+    architecture = _load_architecture(args, dataset.num_classes)
+    store = None if (args.no_save or args.dry_run) else RunStore(args.runs_dir)
+    out = sys.stdout
+
+    def show(event: dict) -> None:
+        if not args.json:
+            for line in event_lines(event):
+                print(line, file=out, flush=True)
+
+    try:
+        trainer = Trainer(
+            architecture,
+            settings,
+            dataset,
+            store=store,
+            on_event=show,
+            strict=strict,
+            preset=None if args.arch else args.preset,
+            max_batches=3 if args.dry_run else None,
+        )
+    except ConfigError as error:
+        raise InputError(f"{option_name(error.field)} {error.message}") from None
+    except ArchitectureError as error:
+        raise InputError(f"{'--arch ' + args.arch if args.arch else '--preset ' + args.preset}: {error}") from None
+
+    if not args.json:
+        info = {
+            "dataset": dataset.name,
+            "network": architecture.name,
+            "parameters": trainer.report.parameters,
+            "device": str(trainer.device),
+            **{f"{k}_images": v for k, v in trainer.split_sizes().items() if k != "notes"},
+        }
+        print("\n".join(header_lines(settings, info)), file=out, flush=True)
+
+    def on_interrupt(signum, frame):  # first Ctrl-C: stop cleanly and save; second: give up
+        print("\nStopping after this batch (press Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        trainer.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    **result.to_json(),
+                    "preset": None if args.arch else args.preset,
+                    "architecture": architecture.name,
+                    "settings": settings.to_dict(),
+                }
+            )
+        )
+    elif result.run_dir:
+        print(f"Saved to {result.run_dir}", file=out)
+    return {COMPLETED: EXIT_OK, DIVERGED: EXIT_DIVERGED, STOPPED: EXIT_STOPPED}.get(result.status, EXIT_FAILED)
+
+
+def cmd_shapes(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset)
+    architecture = _load_architecture(args, dataset.num_classes)
+    report = infer_shapes(architecture, dataset.input_shape, dataset.num_classes)
+    print(f"{'#':>3}  {'layer':<48} {'output':>14} {'params':>11} {'mult-adds':>13}")
+    print(f"{'':>3}  {'input':<48} {'x'.join(map(str, report.input_shape)):>14}")
+    for row in report.rows:
+        shape = "x".join(map(str, row.output_shape))
+        print(f"{row.index:>3}  {row.description:<48} {shape:>14} {row.parameters:>11,} {row.mult_adds:>13,}")
+    print(f"     {'total':<48} {'':>14} {report.parameters:>11,} {report.mult_adds:>13,}")
+    if report.error:
+        raise InputError(str(report.error))
+    return EXIT_OK
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for preset in PRESETS.values():
+        print(f"{preset.name:<12} {preset.title}: {preset.description}")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = RunStore(args.runs_dir).list()
+    if not runs:
+        print("no runs yet")
+    for info in runs:
+        acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else "-"
+        print(f"{info.id:<44} {info.status:<12} {info.architecture:<12} {info.dataset:<12} test {acc}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "shapes": cmd_shapes, "presets": cmd_presets, "runs": cmd_runs}[args.command](args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except CnnCoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID

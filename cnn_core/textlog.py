@@ -1,0 +1,63 @@
+"""The training log in the tutorial's shape, as lines of text.
+
+The command line prints these lines and the app shows the same lines in an expander, so the log a
+reader of the tutorial knows looks the same everywhere:
+
+    ===== HYPERPARAMETERS =====
+    batch_size= 32
+    ...
+    Epoch 1, 10%     train_loss: 2.05 took: 0.35s
+    Validation loss = 1.62, accuracy = 42.30%
+    Training finished, took 25.12s
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .settings import TrainSettings
+
+
+def header_lines(settings: TrainSettings, info: dict[str, Any]) -> list[str]:
+    """The hyperparameters block, then what data and network this run uses."""
+    lines = ["===== HYPERPARAMETERS ====="]
+    lines += [f"{name}= {value}" for name, value in settings.to_dict().items()]
+    lines.append("=" * 30)
+    if info:
+        lines.append(
+            f"Data: {info['dataset']}, {info['train_images']:,} training / {info['val_images']:,} validation / "
+            f"{info['test_images']:,} test images"
+        )
+        lines.append(f"Network: {info['network']}, {info['parameters']:,} parameters, on {info['device']}")
+    return lines
+
+
+def event_lines(event: dict[str, Any]) -> list[str]:
+    """Text for one trainer event (none for events the tutorial's log has no line for)."""
+    kind = event.get("kind")
+    if kind == "start":
+        return [f"Note: {note}" for note in event.get("notes", [])]
+    if kind == "batch":
+        return [
+            f"Epoch {event['epoch']}, {event['percent']:d}% \t train_loss: {event['train_loss']:.2f} "
+            f"took: {event['seconds']:.2f}s"
+        ]
+    if kind == "epoch":
+        if event.get("val_loss") is None:
+            text = "Validation skipped (no validation images)"
+        else:
+            text = f"Validation loss = {event['val_loss']:.2f}, accuracy = {100 * event['val_accuracy']:.2f}%"
+        return [text + ("" if event.get("complete", True) else " (epoch cut short)")]
+    if kind == "end":
+        lines = []
+        if event.get("status") != "completed":
+            lines.append(f"Run {event.get('status')}: {event.get('message')}")
+        if "train_seconds" in event:
+            lines.append(
+                f"Training finished, took {event['train_seconds']:.2f}s "
+                f"({event.get('images_per_second', 0):,.0f} images/s)"
+            )
+        if event.get("test_accuracy") is not None:
+            lines.append(f"Test accuracy = {100 * event['test_accuracy']:.2f}% (test loss {event['test_loss']:.2f})")
+        return lines
+    return []
