@@ -52,7 +52,8 @@ def default_root() -> Path:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+    """Local time with microseconds, so runs started within one second still sort in order."""
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="microseconds")
 
 
 def _process_started(pid: int) -> str | None:
