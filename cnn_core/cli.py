@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .architecture import Architecture
-from .datasets import BUILTIN, DEFAULT, load_dataset
+from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
 from .presets import PRESETS, get_preset
 from .runs import COMPLETED, DIVERGED, STOPPED, RunStore, default_root
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list the presets")
 
+    datasets = commands.add_parser("datasets", help="list the built-in data sets and whether they are ready")
+    datasets.add_argument("--data-dir", default=None, metavar="DIR", help="Folder for downloads and caches.")
+
     runs = commands.add_parser("runs", help="list saved runs")
     runs.add_argument("--runs-dir", default=None, metavar="DIR", help="Folder holding the runs.")
     return parser
@@ -149,7 +152,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         default=DEFAULT,
-        help="Data set: " + "; ".join(f"{name}: {text}" for name, (text, _) in BUILTIN.items()),
+        metavar="NAME|PATH",
+        help="Data set: "
+        + "; ".join(f"{key}: {text}" for key, (_, text) in DESCRIPTIONS.items())
+        + "; or the path of your own images (a folder, .zip or .tar.gz with one folder per class, optionally under "
+        "train/ and test/), imported once. Default: %(default)s.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="Folder for downloads, caches and imports (default: $CNN_DATA_DIR or ./data).",
     )
 
 
@@ -188,11 +201,36 @@ def _settings(args: argparse.Namespace) -> tuple[TrainSettings, set[str]]:
     )
 
 
+def _load_data(args: argparse.Namespace):
+    """The data set, with download and import progress on stderr (stdout may be JSON)."""
+    tty = sys.stderr.isatty()
+    last = {"step": -1}
+
+    def show(text: str, step: int) -> None:  # redraw in place on a terminal, else a line per step
+        if step != last["step"]:
+            last["step"] = step
+            print(("\r" if tty else "") + text, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        if phase == "download":
+            of = f" of {total / 2**20:.0f}" if total else ""
+            show(f"downloading: {done / 2**20:.0f}{of} MB", done // (10 * 2**20) if not tty else done // 2**20)
+        else:
+            show(f"importing images: {done:,} files read", done // 10_000 if not tty else done)
+
+    dataset = load_dataset(args.dataset, folder=args.data_dir, progress=progress)
+    if tty and last["step"] >= 0:
+        print(file=sys.stderr)
+    for note in dataset.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return dataset
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .training import Trainer  # torch-heavy; keep --help fast
 
     settings, strict = _settings(args)
-    dataset = load_dataset(args.dataset)
+    dataset = _load_data(args)
     architecture = _load_architecture(args, dataset.num_classes)
     store = None if (args.no_save or args.dry_run) else RunStore(args.runs_dir)
     out = sys.stdout
@@ -256,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_shapes(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.dataset)
+    dataset = _load_data(args)
     architecture = _load_architecture(args, dataset.num_classes)
     report = infer_shapes(architecture, dataset.input_shape, dataset.num_classes)
     print(f"{'#':>3}  {'layer':<48} {'output':>14} {'params':>11} {'mult-adds':>13}")
@@ -276,6 +314,15 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    folder = data_dir(args.data_dir)
+    for entry in catalog(folder):
+        state = "download on first use" if entry.needs_download else "ready"
+        print(f"{entry.key:<14} {entry.title:<20} {state:<22} {entry.description}")
+    print(f"data folder: {folder.resolve()}")
+    return EXIT_OK
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     runs = RunStore(args.runs_dir).list()
     if not runs:
@@ -290,7 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "shapes": cmd_shapes, "presets": cmd_presets, "runs": cmd_runs}[args.command](args)
+        return {
+            "train": cmd_train,
+            "shapes": cmd_shapes,
+            "presets": cmd_presets,
+            "datasets": cmd_datasets,
+            "runs": cmd_runs,
+        }[args.command](args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID

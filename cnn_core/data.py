@@ -30,6 +30,7 @@ class Dataset:
     mean: tuple[float, ...] = ()  # per channel, of the training pool scaled to [0, 1]
     std: tuple[float, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    source: str = ""  # what load_dataset was given (a name or a path), so a run can load it again
 
     def __post_init__(self):
         for split in ("train", "test"):
@@ -61,6 +62,7 @@ class Dataset:
             "train_images": int(self.train_images.shape[0]),
             "test_images": int(self.test_images.shape[0]),
             "image_shape": list(self.input_shape),
+            "source": self.source or self.name,
         }
 
 

@@ -1,23 +1,128 @@
-"""Where data sets come from: a name (or, later, a path) in, a `Dataset` out.
+"""Where data sets come from: a name or a path in, a `Dataset` out.
 
-Built-in names:
-    synthetic   generated striped patterns, 3,000 training and 1,000 test images (no files needed)
+    sample         CIFAR-10 subset bundled with the app (the default): works offline, loads in < 1 s
+    cifar10        full CIFAR-10, downloaded once into the data folder, then cached
+    mnist          MNIST digits (28x28, one channel), likewise
+    fashion-mnist  Fashion-MNIST clothing (28x28, one channel), likewise
+    synthetic      generated striped patterns, for tests and quick checks
+    <path>         the user's own images: a folder, .zip or .tar.gz in the class-folder layout,
+                   imported once and cached by content
+
+The data folder is $CNN_DATA_DIR, or ./data; `data_dir=` overrides it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+from . import torchvision_sets
 from .data import Dataset, make_synthetic
+from .dataset_files import load_dataset_file, load_jpegs, save_dataset
 from .errors import DataError
+from .image_import import import_images, source_name
 
-BUILTIN: dict[str, tuple[str, Callable[[], Dataset]]] = {
-    "synthetic": ("Generated striped patterns in 10 classes (no download, no files)", make_synthetic),
+DEFAULT = "sample"
+SAMPLE_FILE = Path(__file__).parent / "sample_data" / "cifar10-sample.safetensors.gz"
+IMPORT_VERSION = "1"  # bump when import_images would produce different tensors
+
+# (phase, done, total): phase "download" counts bytes, "import" counts files (total unknown).
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    key: str
+    title: str
+    description: str
+    needs_download: bool  # True if loading it now would download
+
+
+DESCRIPTIONS = {
+    "sample": ("CIFAR-10 sample", "10,000 training and 2,000 test CIFAR-10 images, bundled: works offline"),
+    "cifar10": ("CIFAR-10 (full)", "50,000 training and 10,000 test images in 10 classes; a 170 MB download, once"),
+    "mnist": ("MNIST digits", "70,000 handwritten digits, 28x28 grey; an 11 MB download, once"),
+    "fashion-mnist": ("Fashion-MNIST", "70,000 clothing pictures in 10 classes, 28x28 grey; a 30 MB download, once"),
+    "synthetic": ("Synthetic patterns", "3,000 generated striped images in 10 classes, for quick checks"),
 }
-DEFAULT = "synthetic"
 
 
-def load_dataset(name: str = DEFAULT) -> Dataset:
-    if name in BUILTIN:
-        return BUILTIN[name][1]()
-    raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(BUILTIN)}")
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    return Path(override or os.environ.get("CNN_DATA_DIR") or "data")
+
+
+def catalog(folder: str | os.PathLike | None = None) -> list[CatalogEntry]:
+    root = data_dir(folder)
+    return [
+        CatalogEntry(key, title, text, key in torchvision_sets.NAMES and not torchvision_sets.is_ready(key, root))
+        for key, (title, text) in DESCRIPTIONS.items()
+    ]
+
+
+def load_dataset(
+    name: str = DEFAULT,
+    *,
+    folder: str | os.PathLike | None = None,
+    allow_download: bool = True,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    image_size: int = 32,
+) -> Dataset:
+    """The data set called `name`, or the images at the path `name`."""
+    root = data_dir(folder)
+    if name == "sample":
+        dataset = load_jpegs(SAMPLE_FILE)
+    elif name == "synthetic":
+        dataset = make_synthetic()
+    elif name in torchvision_sets.NAMES:
+        dataset = torchvision_sets.load(
+            name,
+            root,
+            allow_download=allow_download,
+            should_stop=should_stop,
+            progress=(lambda done, total: progress("download", done, total)) if progress else None,
+        )
+    elif Path(name).exists():
+        dataset = import_cached(Path(name), root, image_size, progress)
+    else:
+        raise DataError(
+            f"unknown data set {name!r}: choose one of {', '.join(DESCRIPTIONS)}, or give the path of an image "
+            "folder, .zip or .tar.gz"
+        )
+    return dataclasses.replace(dataset, source=name)
+
+
+def import_cached(path: Path, root: Path, image_size: int = 32, progress: Progress | None = None) -> Dataset:
+    """Import the user's images once; later calls with unchanged content load the cached tensors."""
+    cache = root / "imports" / f"{source_name(path).replace(' ', '-')}-{_content_key(path, image_size)}.safetensors"
+    if cache.is_file():
+        try:
+            return load_dataset_file(cache)
+        except DataError:
+            cache.unlink(missing_ok=True)
+    dataset = import_images(
+        path, size=image_size, progress=(lambda files: progress("import", files, None)) if progress else None
+    )
+    save_dataset(dataset, cache)
+    return dataset
+
+
+def _content_key(path: Path, image_size: int) -> str:
+    """A hash of what the import would read: the archive's bytes, or a folder's names, sizes and times."""
+    digest = hashlib.sha256(f"{IMPORT_VERSION}:{image_size}:".encode())
+    if path.is_dir():
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                stat = os.stat(os.path.join(dirpath, filename), follow_symlinks=False)
+                rel = os.path.relpath(os.path.join(dirpath, filename), path)
+                digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    else:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
