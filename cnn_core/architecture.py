@@ -218,3 +218,48 @@ class Architecture:
         if not isinstance(last, Linear) or last.out_features == num_classes:
             return self
         return dataclasses.replace(self, layers=(*self.layers[:-1], Linear(num_classes)))
+
+
+# --- the table form the Architecture page edits -----------------------------------------------
+# One row per layer; columns a layer does not use are left empty (None).
+ROW_FIELDS = {
+    "conv": {"size": "out_channels", "kernel": "kernel_size", "stride": "stride", "padding": "padding"},
+    "activation": {"kind": "kind"},
+    "pool": {"kind": "kind", "kernel": "kernel_size", "stride": "stride", "padding": "padding"},
+    "batchnorm": {},
+    "dropout": {"p": "p"},
+    "linear": {"size": "out_features"},
+}
+ROW_COLUMNS = ("type", "size", "kernel", "stride", "padding", "kind", "p")
+
+
+def to_rows(arch: Architecture) -> list[dict[str, Any]]:
+    rows = []
+    for layer in arch.layers:
+        row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+        row["type"] = layer.type
+        for column, field_name in ROW_FIELDS[layer.type].items():
+            row[column] = getattr(layer, field_name)
+        rows.append(row)
+    return rows
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value == ""  # NaN != NaN
+
+
+def from_rows(rows: list[dict[str, Any]], name: str = "custom") -> Architecture:
+    """Build a stack from table rows; an empty cell takes the layer's default; errors name the row."""
+    layers = []
+    for index, row in enumerate((r for r in rows if not all(_blank(v) for v in r.values())), start=1):
+        kind = row.get("type")
+        if kind not in ROW_FIELDS:
+            raise ArchitectureError(index, "layer", f"pick a layer type: {', '.join(ROW_FIELDS)}")
+        data = {"type": kind}
+        for column, field_name in ROW_FIELDS[kind].items():
+            if not _blank(row.get(column)):
+                data[field_name] = row[column]
+        layers.append(layer_from_dict(data, index))
+    if not layers:
+        raise ConfigError("layers", "the network needs at least one layer; add a linear layer at the end")
+    return Architecture(tuple(layers), name=name)

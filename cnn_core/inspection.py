@@ -77,3 +77,45 @@ def class_probabilities(model: CNN, image: torch.Tensor) -> torch.Tensor:
     finally:
         model.train(was_training)
     return logits.softmax(dim=1)[0].float().cpu()
+
+
+def stretch(x: torch.Tensor) -> torch.Tensor:
+    """Scale to 0..255 by its own range (a flat map shows mid-grey)."""
+    low, high = float(x.min()), float(x.max())
+    if high - low < 1e-12:
+        return torch.full(x.shape, 128, dtype=torch.uint8)
+    return ((x - low) / (high - low) * 255).round().to(torch.uint8)
+
+
+def tile(images: list[torch.Tensor], columns: int, gap: int = 1, scale: int = 1) -> torch.Tensor:
+    """Equal-sized uint8 images, (H, W) or (3, H, W), in a grid with white gaps, enlarged `scale`x."""
+    if not images:
+        return torch.full((1, 1), 255, dtype=torch.uint8)
+    colour = images[0].dim() == 3
+    images = [img.repeat_interleave(scale, -1).repeat_interleave(scale, -2) for img in images]
+    h, w = images[0].shape[-2:]
+    rows = (len(images) + columns - 1) // columns
+    shape = (3,) if colour else ()
+    grid = torch.full((*shape, rows * (h + gap) - gap, columns * (w + gap) - gap), 255, dtype=torch.uint8)
+    for i, img in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[..., r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = img
+    return grid
+
+
+def filter_grid(filters: torch.Tensor, max_filters: int = 64, scale: int = 8) -> torch.Tensor:
+    """A first-layer bank (O, 3, k, k) as colour tiles; deeper banks as one grey tile per filter
+    and input channel (first 8 inputs). Each tile is stretched to its own range."""
+    filters = filters[:max_filters]
+    if filters.shape[1] == 3:
+        tiles = [stretch(f) for f in filters]
+        return tile(tiles, columns=min(len(tiles), 9), gap=2, scale=scale)
+    inputs = min(filters.shape[1], 8)
+    tiles = [stretch(f[i]) for f in filters for i in range(inputs)]
+    return tile(tiles, columns=inputs, gap=2, scale=scale)
+
+
+def channel_grid(values: torch.Tensor, max_channels: int = 16, columns: int = 8, scale: int = 2) -> torch.Tensor:
+    """An image-shaped feature map (C, H, W) as grey tiles, one per channel (the first few)."""
+    tiles = [stretch(channel) for channel in values[:max_channels]]
+    return tile(tiles, columns=min(columns, len(tiles)), gap=2, scale=scale)
