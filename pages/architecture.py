@@ -1,0 +1,168 @@
+"""Architecture: edit the layer stack and see every layer's shape, parameters and cost at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cnn_core.architecture import ACTIVATIONS, POOLS, ROW_COLUMNS, ROW_FIELDS, from_rows, to_rows
+from cnn_core.errors import ArchitectureError, ConfigError
+from cnn_core.presets import PRESETS
+from cnn_core.shapes import formula_text, infer_shapes
+from pages import common
+
+
+def load_rows(rows: list[dict]) -> None:
+    """Replace the table's content (a new editor key resets its edits)."""
+    st.session_state["arch_rows"] = rows
+    st.session_state["arch_version"] = st.session_state.get("arch_version", 0) + 1
+
+
+def start_from_preset() -> None:
+    name = st.session_state["w_arch_preset"]
+    load_rows(to_rows(PRESETS[name].architecture))
+    st.session_state["architecture"] = PRESETS[name].architecture
+    st.session_state["preset"] = name
+
+
+def move(step: int) -> None:
+    rows = list(st.session_state["edited_rows"])
+    i = st.session_state["w_move_layer"] - 1
+    j = i + step
+    if 0 <= i < len(rows) and 0 <= j < len(rows):
+        rows[i], rows[j] = rows[j], rows[i]
+        load_rows(rows)
+        st.session_state["w_move_layer"] = j + 1
+
+
+st.title("Architecture")
+st.markdown(
+    "Each row is one layer, applied top to bottom. Change a number and the table on the right recomputes "
+    "every shape with the tutorial's formula `out = (in - kernel + 2*padding) // stride + 1`."
+)
+name = common.current_dataset_name()
+dataset = common.get_dataset(name if common.dataset_ready(name) else "sample")
+shape, classes = dataset.input_shape, dataset.num_classes
+if "arch_rows" not in st.session_state:
+    load_rows(to_rows(common.current_architecture()))
+
+edit, result = st.columns([5, 6], gap="large")
+with edit:
+    a, b = st.columns([3, 2], vertical_alignment="bottom")
+    a.selectbox(
+        "Start from",
+        list(PRESETS),
+        key="w_arch_preset",
+        format_func=lambda k: PRESETS[k].title,
+        help="Replace the table with one of the ready-made networks.",
+    )
+    b.button("Load it", on_click=start_from_preset, icon=":material/restart_alt:")
+    kinds = sorted(set(ACTIVATIONS) | set(POOLS))
+    table = st.data_editor(
+        pd.DataFrame(st.session_state["arch_rows"], columns=list(ROW_COLUMNS)),
+        key=f"arch_editor_{st.session_state['arch_version']}",
+        num_rows="dynamic",
+        width="stretch",
+        column_config={
+            "type": st.column_config.SelectboxColumn(
+                "layer",
+                options=list(ROW_FIELDS),
+                required=True,
+                help="conv: filters slide over the image; activation: a non-linearity; pool: shrink by keeping the "
+                "strongest (max) or average answer; batchnorm: rescale; dropout: randomly silence; linear: "
+                "every input to every output (the image is flattened before the first one).",
+            ),
+            "size": st.column_config.NumberColumn(
+                "channels / outputs",
+                min_value=1,
+                max_value=16384,
+                step=1,
+                help="conv: how many filters (output channels); linear: how many outputs. The last linear layer "
+                f"needs one output per class ({classes}).",
+            ),
+            "kernel": st.column_config.NumberColumn(
+                "kernel", min_value=1, max_value=32, step=1, help="Width and height of the window, in pixels."
+            ),
+            "stride": st.column_config.NumberColumn(
+                "stride", min_value=1, max_value=32, step=1, help="How many pixels the window moves each step."
+            ),
+            "padding": st.column_config.NumberColumn(
+                "padding", min_value=0, max_value=16, step=1, help="Zeros added around the border before sliding."
+            ),
+            "kind": st.column_config.SelectboxColumn(
+                "kind", options=kinds, help="activation: relu, leaky_relu, tanh, sigmoid, gelu; pool: max or avg."
+            ),
+            "p": st.column_config.NumberColumn(
+                "dropout p", min_value=0.0, max_value=0.99, step=0.05, help="Share of values silenced while training."
+            ),
+        },
+    )
+    rows = table.to_dict("records")
+    st.session_state["edited_rows"] = rows
+    a, b, c = st.columns([2, 1, 1], vertical_alignment="bottom")
+    a.number_input("Move layer", 1, max(1, len(rows)), key="w_move_layer", help="Pick a layer number to move.")
+    b.button("Up", on_click=move, args=(-1,), icon=":material/arrow_upward:")
+    c.button("Down", on_click=move, args=(1,), icon=":material/arrow_downward:")
+
+with result:
+    try:
+        architecture = from_rows(rows, name="custom")
+    except (ArchitectureError, ConfigError) as error:
+        st.error(str(error), icon=":material/error:")
+        st.stop()
+    if architecture != common.current_architecture():
+        st.session_state["architecture"] = architecture
+        st.session_state["preset"] = next((k for k, p in PRESETS.items() if p.architecture == architecture), "custom")
+    report = infer_shapes(architecture, shape, classes)
+    st.markdown(f"**Input:** {' x '.join(map(str, shape))} (channels x height x width) from *{dataset.name}*")
+    table = pd.DataFrame(
+        [
+            {
+                "#": r.index,
+                "layer": r.description,
+                "output shape": " x ".join(map(str, r.output_shape)),
+                "parameters": r.parameters,
+                "multiply-adds": r.mult_adds,
+            }
+            for r in report.rows
+        ]
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    if report.error is not None:
+        st.error(str(report.error), icon=":material/error:")
+        st.caption("Training starts only once every layer fits.")
+    else:
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Parameters", f"{report.parameters:,}", help="Numbers the network learns.")
+        m2.metric("Multiply-adds per image", f"{report.mult_adds / 1e6:,.2f} M", help="Work for one forward pass.")
+        m3.metric("Output", " x ".join(map(str, report.output_shape)), help="One score per class.")
+        st.success("This network fits the data. The Train page uses it.", icon=":material/check_circle:")
+    sized = [r for r in report.rows if r.formula]
+    if sized:
+        pick = st.selectbox(
+            "Show the formula for",
+            sized,
+            format_func=lambda r: f"layer {r.index}: {r.description}",
+            key="w_formula_layer",
+            help="The output-size formula with this layer's numbers.",
+        )
+        layer = architecture.layers[pick.index - 1]
+        st.code(
+            f"out = (in - kernel + 2*padding) // stride + 1\n    = "
+            f"{formula_text(pick.input_shape[1], layer.kernel_size, layer.stride, layer.padding)}",
+            language=None,
+        )
+    nodes = [f'n0 [label="input\\n{"x".join(map(str, shape))}", shape=box, style=filled, fillcolor="#e7f5ff"]']
+    for r in report.rows:
+        colour = {"conv": "#ffe8cc", "pool": "#d3f9d8", "linear": "#e5dbff"}.get(
+            architecture.layers[r.index - 1].type, "#f1f3f5"
+        )
+        nodes.append(
+            f'n{r.index} [label="{r.description}\\n{"x".join(map(str, r.output_shape))}", shape=box, '
+            f'style="rounded,filled", fillcolor="{colour}"]'
+        )
+    edges = [f"n{i} -> n{i + 1}" for i in range(len(report.rows))]
+    st.graphviz_chart(
+        "digraph { rankdir=LR; node [fontname=Helvetica, fontsize=11]; " + "; ".join(nodes + edges) + "}",
+        width="stretch",
+    )

@@ -1,0 +1,234 @@
+"""What every page shares: the server-wide job registry and caches, the session's choices
+(data set, network, selected run), the sidebar, and the chart builders.
+
+State that must outlive a rerun lives in two places only: per server, in st.cache_resource
+(the job registry, loaded data sets, loaded models); per browser tab, in st.session_state, with
+the running job's id also in the URL so a reloaded tab finds it again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from cnn_core import torchvision_sets
+from cnn_core.architecture import Architecture
+from cnn_core.curves import curves
+from cnn_core.data import Dataset
+from cnn_core.datasets import DESCRIPTIONS, data_dir, load_dataset
+from cnn_core.errors import CnnCoreError
+from cnn_core.jobs import JobRegistry
+from cnn_core.presets import PRESETS
+from cnn_core.runs import RunStore, default_root
+
+PAGES = {
+    "home": "pages/home.py",
+    "train": "pages/train.py",
+    "architecture": "pages/architecture.py",
+    "inside": "pages/inside.py",
+    "metrics": "pages/metrics.py",
+    "runs": "pages/runs.py",
+    "convolution": "pages/convolution.py",
+}
+COLOURS = {"train": "#1f77b4", "val": "#d9480f", "test": "#2b8a3e"}
+FONT = {"size": 16}
+
+
+# --- server-wide state --------------------------------------------------------------------------
+@st.cache_resource
+def registry() -> JobRegistry:
+    """One job registry per server: training runs and downloads live here, not in a session."""
+    return JobRegistry()
+
+
+def store() -> RunStore:
+    return RunStore(default_root())
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the data set...")
+def _dataset(name: str, folder: str) -> Dataset:
+    return load_dataset(name, folder=folder, allow_download=False)
+
+
+def dataset_ready(name: str) -> bool:
+    if name in torchvision_sets.NAMES:
+        return torchvision_sets.is_ready(name, data_dir())
+    return name in DESCRIPTIONS or Path(name).exists()
+
+
+def get_dataset(name: str) -> Dataset:
+    """A ready data set (bundled, cached, or imported), shared by every session of this server."""
+    return _dataset(name, str(data_dir()))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the trained network...")
+def _model(run_path: str, weights_mtime: float):
+    from cnn_core.runs import Run
+
+    return Run(run_path).load_model()
+
+
+def get_model(run_id: str):
+    run = store().get(run_id)
+    weights = run.path / "weights.safetensors"
+    return _model(str(run.path), weights.stat().st_mtime if weights.exists() else 0.0)
+
+
+# --- the session's choices ----------------------------------------------------------------------
+def current_dataset_name() -> str:
+    return st.session_state.setdefault("dataset", "sample")
+
+
+def current_architecture() -> Architecture:
+    """The network Train will use: a preset's, or the one edited on the Architecture page."""
+    if "architecture" not in st.session_state:
+        st.session_state["architecture"] = PRESETS["seed"].architecture
+    return st.session_state["architecture"]
+
+
+def selected_run_id() -> str | None:
+    """The run every page shows, picked in the sidebar; the newest run until the user picks."""
+    runs = store().list()
+    ids = [info.id for info in runs]
+    chosen = st.session_state.get("run_id")
+    if chosen not in ids:
+        chosen = ids[0] if ids else None
+        st.session_state["run_id"] = chosen
+    return chosen
+
+
+def keep_widget_values(prefix: str = "w_") -> None:
+    """Streamlit forgets a widget's value when its page is not shown; re-storing the values under
+    their own keys each run keeps every page's settings while the user looks at other pages."""
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and key.startswith(prefix):
+            st.session_state[key] = st.session_state[key]
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        name = current_dataset_name()
+        title = DESCRIPTIONS.get(name, (Path(name).name, ""))[0]
+        st.markdown(f"**Data set:** {title}")
+        runs = store().list()
+        if not runs:
+            st.caption("No training runs yet: start one on the Train page.")
+            return
+        labels = {info.id: _run_label(info) for info in runs}
+        selected_run_id()
+        st.selectbox(
+            "Run shown on every page",
+            list(labels),
+            format_func=labels.get,
+            key="run_id",
+            help="Metrics, filters and feature maps are shown for this training run. The newest is picked "
+            "until you choose another.",
+        )
+
+
+def _run_label(info) -> str:
+    acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else info.status
+    return f"{info.created[5:16].replace('T', ' ')} · {info.architecture} · {info.dataset} · {acc}"
+
+
+def error_box(error: Exception) -> None:
+    """A user-fixable problem as a plain message; anything else as a short note (details in the log)."""
+    if isinstance(error, CnnCoreError | ValueError):
+        st.error(str(error), icon=":material/error:")
+    else:
+        st.error("Something went wrong here; the details are in the server log.", icon=":material/error:")
+
+
+def to_image(tensor: torch.Tensor):
+    """uint8 (C, H, W) or (H, W) -> an array st.image shows."""
+    array = tensor.numpy() if tensor.dim() == 2 else tensor.permute(1, 2, 0).numpy()
+    return array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array
+
+
+def enlarge(tensor: torch.Tensor, factor: int) -> torch.Tensor:
+    """Nearest-neighbour enlargement, so 32x32 pixels stay crisp on a projector."""
+    return tensor.repeat_interleave(factor, -1).repeat_interleave(factor, -2)
+
+
+# --- charts ---------------------------------------------------------------------------------------
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        font=FONT,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
+    c = curves(history)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=c.batch_x,
+        y=c.batch_loss,
+        mode="lines",
+        name="training loss (every 10% of an epoch)",
+        line={"color": COLOURS["train"], "width": 2},
+    )
+    if any(v is not None for v in c.val_loss):
+        fig.add_scatter(
+            x=c.epoch_x,
+            y=c.val_loss,
+            mode="lines+markers",
+            name="validation loss (each epoch)",
+            line={"color": COLOURS["val"], "width": 3},
+            marker={"size": 9},
+        )
+    return _layout(fig, title, "epoch", "cross-entropy loss")
+
+
+def accuracy_figure(history: list[dict], title: str = "Accuracy") -> go.Figure:
+    c = curves(history)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=c.epoch_x,
+        y=[None if v is None else 100 * v for v in c.train_accuracy],
+        mode="lines+markers",
+        name="training",
+        line={"color": COLOURS["train"], "width": 3},
+        marker={"size": 9},
+    )
+    if any(v is not None for v in c.val_accuracy):
+        fig.add_scatter(
+            x=c.epoch_x,
+            y=[None if v is None else 100 * v for v in c.val_accuracy],
+            mode="lines+markers",
+            name="validation",
+            line={"color": COLOURS["val"], "width": 3},
+            marker={"size": 9},
+        )
+    fig.update_yaxes(range=[0, 100])
+    return _layout(fig, title, "epoch", "accuracy (%)")
+
+
+def probabilities_figure(probabilities: torch.Tensor, classes: tuple[str, ...], title: str = "What the network thinks"):
+    order = probabilities.argsort(descending=False)
+    fig = go.Figure(
+        go.Bar(
+            x=[100 * float(probabilities[i]) for i in order],
+            y=[classes[i] for i in order],
+            orientation="h",
+            marker={"color": [COLOURS["val"] if i == int(probabilities.argmax()) else "#adb5bd" for i in order]},
+            text=[f"{100 * float(probabilities[i]):.1f}%" for i in order],
+            textposition="outside",
+        )
+    )
+    fig.update_xaxes(range=[0, 110])
+    return _layout(fig, title, "probability (%)", "", height=40 * len(classes) + 80)
+
+
+def data_folder_note() -> str:
+    return str(Path(os.environ.get("CNN_DATA_DIR") or "data").resolve())

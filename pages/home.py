@@ -1,0 +1,42 @@
+"""Welcome: what this is and what to do first."""
+
+import streamlit as st
+
+from pages import common
+
+st.title("Learn how a CNN sees, by training one")
+st.markdown(
+    "A **convolutional neural network** learns small filters that find edges, colours and shapes, "
+    "then combines them to tell an airplane from a frog. Here you train one on tiny 32x32 photos "
+    "(CIFAR-10), watch it learn, and change what it is made of to see why each choice matters."
+)
+if not common.store().list():
+    st.info(
+        "**First time here?** Open **Train** and press **Start**: the tutorial's network trains on the bundled "
+        "photos in under a minute, and you watch the loss fall as it learns.",
+        icon=":material/waving_hand:",
+    )
+
+st.subheader("What to try")
+one, two, three = st.columns(3)
+with one:
+    st.markdown(
+        "**1. Train**  \nPick settings, press Start, watch the curves. Try a learning rate of 1 and see what happens."
+    )
+    st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:")
+with two:
+    st.markdown("**2. Change the layers**  \nAdd a convolution or pooling layer and see every shape recomputed.")
+    st.page_link(common.PAGES["architecture"], label="Edit the architecture", icon=":material/account_tree:")
+with three:
+    st.markdown(
+        "**3. Look inside**  \nSee the filters it learned, what each layer sees, and which classes it mixes up."
+    )
+    st.page_link(common.PAGES["inside"], label="Filters and feature maps", icon=":material/grid_view:")
+
+st.subheader("The idea in one picture")
+st.markdown(
+    "A 3x3 **kernel** slides over the image (**convolution**), negative answers become zero (**ReLU**), and "
+    "**max pooling** keeps the strongest answer in each 2x2 square, halving the size. Each output side is "
+    "`(in - kernel + 2*padding) // stride + 1` pixels."
+)
+st.page_link(common.PAGES["convolution"], label="Try a kernel on a photo", icon=":material/blur_on:")

@@ -1,0 +1,100 @@
+"""Filters and feature maps: what the trained network learned, and what each layer sees."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn_core.errors import CnnCoreError
+from cnn_core.image_import import decode_image
+from cnn_core.inspection import channel_grid, class_probabilities, conv_filters, conv_layers, feature_maps, filter_grid
+from pages import common
+
+st.title("Filters and feature maps")
+run_id = common.selected_run_id()
+if run_id is None:
+    st.info("Train a network first: its filters and feature maps appear here.", icon=":material/info:")
+    st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:")
+    st.stop()
+try:
+    model = common.get_model(run_id)
+    config = common.store().get(run_id).config()
+except CnnCoreError as error:
+    common.error_box(error)
+    st.stop()
+source = config["dataset"].get("source", config["dataset"]["name"])
+dataset = common.get_dataset(source) if common.dataset_ready(source) else None
+classes = tuple(config["dataset"]["classes"])
+channels, size = model.input_shape[0], model.input_shape[1]
+st.caption(f"Run {run_id} · {config['architecture']['name']} · trained on {config['dataset']['name']}")
+
+# --- filters ---------------------------------------------------------------------------------------
+st.subheader("The filters it learned")
+positions = conv_layers(model)
+if not positions:
+    st.info("This network has no convolution layers, so it has no filters to show.")
+else:
+    position = st.selectbox(
+        "Convolution layer",
+        positions,
+        format_func=lambda i: f"layer {i + 1}: {model.arch.layers[i].describe()}",
+        key="w_filter_layer",
+        help="The first layer's filters look at colours directly; deeper ones look at the "
+        "previous layer's feature maps, one grey tile per input channel.",
+    )
+    filters = conv_filters(model, position)
+    st.image(
+        common.to_image(filter_grid(filters)),
+        caption=f"{filters.shape[0]} filters of "
+        f"{filters.shape[2]}x{filters.shape[3]} over {filters.shape[1]} input channels"
+        + (" (shown in colour)" if filters.shape[1] == 3 else " (first 8 inputs per filter, one per column)"),
+    )
+
+# --- one image through the network --------------------------------------------------------------------
+st.subheader("One picture through the network")
+choose, answer = st.columns([1, 2], gap="large")
+with choose:
+    options = ["From the data set", "Upload your own"] if dataset is not None else ["Upload your own"]
+    how = st.radio(
+        "Picture",
+        options,
+        horizontal=True,
+        key="w_inside_source",
+        help="Pick a test picture by class, or upload any photo (it is shrunk to the network's input size).",
+    )
+    image = None
+    if how == "Upload your own":
+        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="w_inside_upload")
+        if upload is not None:
+            try:
+                image = decode_image(upload.getvalue(), size)
+                if channels == 1:
+                    image = image.float().mean(0, keepdim=True).round().byte()
+            except CnnCoreError as error:
+                common.error_box(error)
+    elif dataset is not None:
+        cls = st.selectbox("Class", dataset.classes, key="w_inside_class")
+        picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
+        n = st.number_input("Picture number", 1, len(picks), 1, key="w_inside_index")
+        image = dataset.test_images[picks[n - 1]]
+    if image is not None:
+        st.image(common.to_image(common.enlarge(image, 6)), caption=f"{size}x{size} pixels", width=200)
+if image is None:
+    st.stop()
+with answer:
+    probabilities = class_probabilities(model, image)
+    st.plotly_chart(common.probabilities_figure(probabilities, classes), key="probabilities")
+
+st.subheader("What every layer sees")
+st.caption("Each tile is one channel of a layer's output (the first 16), scaled to its own range: bright = large.")
+maps = feature_maps(model, image)
+columns = st.columns(2)
+for i, fmap in enumerate(maps):
+    with columns[i % 2]:
+        shape = " x ".join(map(str, fmap.values.shape))
+        st.markdown(f"**Layer {fmap.index}: {fmap.description}** → {shape}")
+        if fmap.values.dim() == 3:
+            scale = max(1, 64 // fmap.values.shape[-1])
+            st.image(common.to_image(channel_grid(fmap.values, scale=scale)), width="stretch")
+        else:
+            values = fmap.values[:64]
+            st.bar_chart(values.numpy(), height=140)

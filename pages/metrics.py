@@ -1,0 +1,168 @@
+"""Metrics: how good the selected run is, class by class, and which pictures it gets wrong."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnn_core.errors import CnnCoreError
+from cnn_core.metrics import top_k
+from pages import common
+
+st.title("Metrics")
+run_id = common.selected_run_id()
+if run_id is None:
+    st.info(
+        "Train a network first: its accuracy, per-class scores and confusion matrix appear here.",
+        icon=":material/info:",
+    )
+    st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:")
+    st.stop()
+run = common.store().get(run_id)
+try:
+    config, metrics = run.config(), run.metrics()
+except CnnCoreError as error:
+    common.error_box(error)
+    st.stop()
+if metrics is None:
+    st.info(f"Run {run_id} is {run.status().get('status')}: its metrics appear when it ends.", icon=":material/info:")
+    st.stop()
+test = metrics["test"]
+classes = test["classes"]
+st.caption(f"Run {run_id} · {config['architecture']['name']} · {config['dataset']['name']} · {metrics['status']}")
+
+m = st.columns(4)
+val = metrics.get("val") or {}
+m[0].metric(
+    "Validation accuracy",
+    f"{100 * val['accuracy']:.1f}%" if val.get("accuracy") is not None else "-",
+    help="Pictures held out from training, checked after every epoch.",
+)
+m[1].metric(
+    "Test accuracy", f"{100 * test['accuracy']:.1f}%", help=f"{test['images']:,} pictures never used in training."
+)
+m[2].metric("Test loss", f"{test['loss']:.3f}" if test.get("loss") is not None else "-")
+m[3].metric("Epochs", metrics["epochs_completed"], help=f"Training took {metrics['train_seconds']:.1f} s.")
+
+history = run.history()
+a, b = st.columns(2)
+a.plotly_chart(common.loss_figure(history), key="m_loss")
+b.plotly_chart(common.accuracy_figure(history), key="m_acc")
+
+st.subheader("Class by class")
+scores = pd.DataFrame(test["per_class"]).rename(columns={"name": "class"})
+left, right = st.columns([2, 3])
+left.dataframe(
+    scores,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "precision": st.column_config.ProgressColumn(
+            "precision",
+            min_value=0,
+            max_value=1,
+            format="percent",
+            help="Of the pictures it called this class, the share that were.",
+        ),
+        "recall": st.column_config.ProgressColumn(
+            "recall",
+            min_value=0,
+            max_value=1,
+            format="percent",
+            help="Of the pictures of this class, the share it found.",
+        ),
+        "f1": st.column_config.ProgressColumn(
+            "F1", min_value=0, max_value=1, format="percent", help="One number balancing precision and recall."
+        ),
+        "support": st.column_config.NumberColumn("pictures", help="Test pictures of this class."),
+    },
+)
+bars = go.Figure()
+for column, colour in (("precision", "#1f77b4"), ("recall", "#d9480f"), ("f1", "#2b8a3e")):
+    bars.add_bar(
+        x=scores["class"], y=100 * scores[column], name=column if column != "f1" else "F1", marker_color=colour
+    )
+bars.update_layout(
+    barmode="group",
+    yaxis_title="%",
+    height=360,
+    font=common.FONT,
+    margin={"t": 20},
+    legend={"orientation": "h", "y": -0.25},
+)
+right.plotly_chart(bars, key="m_bars")
+
+st.subheader("Confusion matrix")
+st.caption("Rows: the true class. Columns: what the network said. Click a cell to see the pictures behind it.")
+matrix = test["confusion_matrix"]
+n = len(classes)
+figure = go.Figure(
+    go.Heatmap(
+        z=matrix,
+        x=classes,
+        y=classes,
+        colorscale="Oranges",
+        text=matrix,
+        texttemplate="%{text}",
+        hovertemplate="true %{y}, said %{x}: %{z}<extra></extra>",
+    )
+)
+# An invisible marker on every cell makes cells clickable (heatmaps themselves send no clicks).
+figure.add_scatter(
+    x=[classes[p] for t in range(n) for p in range(n)],
+    y=[classes[t] for t in range(n) for _ in range(n)],
+    mode="markers",
+    marker={"size": 30, "color": "rgba(0,0,0,0)", "symbol": "square"},
+    customdata=[[t, p] for t in range(n) for p in range(n)],
+    hoverinfo="skip",
+    showlegend=False,
+)
+figure.update_yaxes(autorange="reversed", title="true class")
+figure.update_xaxes(title="predicted class")
+figure.update_layout(height=90 + 48 * n, font=common.FONT, margin={"t": 10})
+event = st.plotly_chart(figure, key="m_confusion", on_select="rerun", selection_mode="points")
+points = (event or {}).get("selection", {}).get("points", []) if event else []
+if points and points[0].get("customdata"):
+    t, p = points[0]["customdata"]
+    st.session_state["w_cm_true"], st.session_state["w_cm_pred"] = classes[t], classes[p]
+
+pairs = test.get("most_confused", [])
+if pairs:
+    st.markdown(
+        "**Most confused:** "
+        + "; ".join(
+            f"{x['true_class']} taken for {x['predicted_class']} {x['count']} times ({100 * x['fraction']:.0f}%)"
+            for x in pairs
+        )
+    )
+
+st.subheader("The pictures behind a cell")
+a, b = st.columns(2)
+default_pair = (pairs[0]["true_class"], pairs[0]["predicted_class"]) if pairs else (classes[0], classes[0])
+st.session_state.setdefault("w_cm_true", default_pair[0])
+st.session_state.setdefault("w_cm_pred", default_pair[1])
+true_class = a.selectbox("True class", classes, key="w_cm_true")
+said_class = b.selectbox("Predicted class", classes, key="w_cm_pred")
+source = config["dataset"].get("source", config["dataset"]["name"])
+if not common.dataset_ready(source):
+    st.info("The data set of this run is not available here, so its pictures cannot be shown.")
+    st.stop()
+try:
+    predictions = run.load_predictions()
+    dataset = common.get_dataset(source)
+except CnnCoreError as error:
+    common.error_box(error)
+    st.stop()
+probabilities = predictions["test_probabilities"].float()
+labels, said = predictions["test_labels"], probabilities.argmax(1)
+chosen = ((labels == classes.index(true_class)) & (said == classes.index(said_class))).nonzero().flatten()
+st.caption(
+    f"{len(chosen)} test pictures of {true_class} that the network called {said_class}"
+    + (" (showing the first 24)" if len(chosen) > 24 else "")
+)
+columns = st.columns(8)
+for k, i in enumerate(chosen[:24].tolist()):
+    image = dataset.test_images[int(predictions["test_indices"][i])]
+    guesses = ", ".join(f"{name} {100 * p:.0f}%" for name, p in top_k(probabilities[i], classes, 3))
+    columns[k % 8].image(common.to_image(common.enlarge(image, 3)), caption=guesses, width="stretch")

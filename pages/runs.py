@@ -1,0 +1,150 @@
+"""Runs: every saved run in one table; compare, download, delete, or train again from one."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnn_core.architecture import Architecture
+from cnn_core.curves import curves
+from cnn_core.errors import CnnCoreError
+from cnn_core.settings import TrainSettings
+from pages import common
+
+st.title("Runs")
+store = common.store()
+infos = store.list()
+if not infos:
+    st.info(
+        "No runs yet. Every training run is saved here, with its settings, curves and weights.", icon=":material/info:"
+    )
+    st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:")
+    st.stop()
+
+
+def pct(value):
+    return None if value is None else 100 * value
+
+
+table = pd.DataFrame(
+    [
+        {
+            "started": info.created[:16].replace("T", " "),
+            "status": info.status,
+            "data set": info.dataset,
+            "network": info.architecture,
+            "parameters": info.parameters,
+            "epochs": info.epochs_completed,
+            "batch": info.settings.get("batch_size"),
+            "learning rate": info.settings.get("learning_rate"),
+            "optimizer": info.settings.get("optimizer"),
+            "augment": info.settings.get("augment"),
+            "val accuracy %": pct(info.val_accuracy),
+            "test accuracy %": pct(info.test_accuracy),
+            "seconds": info.train_seconds,
+        }
+        for info in infos
+    ]
+)
+st.caption("Select rows to compare their curves (two or more) or to act on one run.")
+event = st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="runs_table",
+    column_config={
+        "val accuracy %": st.column_config.NumberColumn(format="%.1f"),
+        "test accuracy %": st.column_config.NumberColumn(format="%.1f"),
+        "seconds": st.column_config.NumberColumn(format="%.1f"),
+        "learning rate": st.column_config.NumberColumn(format="%g"),
+    },
+)
+rows = event.selection.rows if event is not None else []
+chosen = [infos[i] for i in rows]
+
+if len(chosen) >= 2:
+    st.subheader("Compare")
+    comparison = store.compare([info.id for info in chosen])
+    figure_loss, figure_acc = go.Figure(), go.Figure()
+    for info in chosen:
+        c = curves(comparison["histories"][info.id])
+        label = f"{info.created[11:16]} {info.architecture}"
+        figure_loss.add_scatter(x=c.batch_x, y=c.batch_loss, mode="lines", name=f"{label} train")
+        if any(v is not None for v in c.val_loss):
+            figure_loss.add_scatter(x=c.epoch_x, y=c.val_loss, mode="lines+markers", name=f"{label} validation")
+        figure_acc.add_scatter(x=c.epoch_x, y=[pct(v) for v in c.val_accuracy], mode="lines+markers", name=label)
+    for figure, title, y in ((figure_loss, "Loss", "loss"), (figure_acc, "Validation accuracy", "%")):
+        figure.update_layout(
+            title=title,
+            xaxis_title="epoch",
+            yaxis_title=y,
+            height=380,
+            font=common.FONT,
+            legend={"orientation": "h", "y": -0.3},
+        )
+    a, b = st.columns(2)
+    a.plotly_chart(figure_loss, key="cmp_loss")
+    b.plotly_chart(figure_acc, key="cmp_acc")
+    differences = comparison["differences"]
+    if differences:
+        st.markdown("**What differs between them**")
+        st.dataframe(
+            pd.DataFrame(differences).rename(index={info.id: info.created[11:19] for info in chosen}).T.astype(str),
+            width="stretch",
+        )
+    else:
+        st.caption("These runs used the same settings.")
+
+if len(chosen) == 1:
+    info = chosen[0]
+    run = store.get(info.id)
+    st.subheader(f"Run {info.id}")
+    if info.message:
+        st.caption(info.message)
+    a, b, c, d = st.columns(4)
+    if run.has_weights():
+        a.download_button(
+            "Download weights",
+            (run.path / "weights.safetensors").read_bytes(),
+            file_name=f"{info.id}.safetensors",
+            icon=":material/download:",
+            help="The trained weights as safetensors (loading it can never run code).",
+        )
+    b.download_button(
+        "Download configuration",
+        (run.path / "config.json").read_bytes(),
+        file_name=f"{info.id}.json",
+        icon=":material/download:",
+        help="The network and settings as JSON: enough to repeat this run.",
+    )
+    if c.button(
+        "Train again from this", icon=":material/replay:", help="Loads this network and these settings into Train."
+    ):
+        try:
+            config = run.config()
+            architecture = Architecture.from_dict(config["architecture"])
+            settings = TrainSettings.from_dict(config["settings"])
+        except (CnnCoreError, KeyError) as error:
+            common.error_box(
+                error if isinstance(error, CnnCoreError) else ValueError("the configuration is incomplete")
+            )
+        else:
+            st.session_state["architecture"] = architecture
+            st.session_state["preset"] = config.get("preset") or "custom"
+            st.session_state["w_preset"] = st.session_state["preset"]
+            for field, value in settings.to_dict().items():
+                st.session_state[f"w_{field}"] = value
+            st.session_state.pop("arch_rows", None)
+            st.switch_page(common.PAGES["train"])
+    with d:
+        confirm = st.checkbox("Yes, delete it", key=f"confirm_{info.id}")
+        if st.button("Delete run", icon=":material/delete:", disabled=not confirm):
+            try:
+                store.delete(info.id)
+            except CnnCoreError as error:
+                common.error_box(error)
+            else:
+                st.rerun()

@@ -1,0 +1,357 @@
+"""Train: pick data, network and settings, start a run in the background, watch it live."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from cnn_core.datasets import DESCRIPTIONS, catalog, data_dir, load_dataset
+from cnn_core.errors import ArchitectureError, CnnCoreError
+from cnn_core.presets import PRESETS
+from cnn_core.settings import DEVICES, HELP, OPTIMIZERS, SCHEDULES, TrainSettings
+from cnn_core.shapes import infer_shapes
+from cnn_core.storage import atomic_write_bytes
+from cnn_core.textlog import event_lines, header_lines
+from pages import common
+
+BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.2, 0.3, 1.0, 10.0, 1e6]
+UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
+
+
+def apply_preset(name: str) -> None:
+    """Load a preset's network and its training settings into the widgets."""
+    preset = PRESETS[name]
+    st.session_state["architecture"] = preset.architecture
+    st.session_state["preset"] = name
+    for field, value in preset.settings.to_dict().items():
+        st.session_state[f"w_{field}"] = value
+
+
+def on_preset_change() -> None:
+    if st.session_state["w_preset"] in PRESETS:
+        apply_preset(st.session_state["w_preset"])
+
+
+def on_dataset_change() -> None:
+    st.session_state["dataset"] = st.session_state["w_dataset"]
+
+
+def with_value(options: list, value) -> list:
+    return options if value in options else sorted([*options, value])
+
+
+# --- which job does this tab follow? The session's, or the one in the URL after a reload -------------
+registry = common.registry()
+job = registry.get(st.session_state.get("job_id") or st.query_params.get("job"))
+if job is not None:
+    st.session_state["job_id"] = job.id
+if "w_preset" not in st.session_state:
+    apply_preset("seed")
+    st.session_state["w_preset"] = "seed"
+
+st.title("Train a network")
+setup, live = st.columns([2, 3], gap="large")
+
+# --- 1. data ------------------------------------------------------------------------------------------
+with setup:
+    st.subheader("1. Data")
+    extra = st.session_state.setdefault("imported", [])
+    entries = {entry.key: entry for entry in catalog()}
+    options = [*entries, *extra]
+
+    def label(key: str) -> str:
+        if key in entries:
+            return entries[key].title + (" (download first)" if entries[key].needs_download else "")
+        return f"Your images: {Path(key).name}"
+
+    st.session_state.setdefault("w_dataset", common.current_dataset_name())
+    if st.session_state["w_dataset"] not in options:
+        st.session_state["w_dataset"] = "sample"
+    name = st.selectbox(
+        "Data set",
+        options,
+        format_func=label,
+        key="w_dataset",
+        on_change=on_dataset_change,
+        help="The pictures the network learns from. The bundled CIFAR-10 sample works offline.",
+    )
+    st.session_state["dataset"] = name
+    if name in DESCRIPTIONS and not common.dataset_ready(name):
+        st.caption(DESCRIPTIONS[name][1])
+
+    data_job = registry.get(st.session_state.get("data_job"))
+    ready = common.dataset_ready(name)
+    if not ready:
+        if st.button(f"Download {DESCRIPTIONS[name][0]}", icon=":material/download:"):
+            loader = functools.partial(load_dataset, name, folder=data_dir())
+            st.session_state["data_job"] = registry.start_loading(name, loader).id
+            st.rerun()
+
+    with st.expander("Use your own images"):
+        st.markdown(
+            "A `.zip` or `.tar.gz` with **one folder per class** (`cats/1.jpg`, `dogs/2.png`, ...), optionally "
+            "inside `train/` and `test/` folders. Every picture becomes a 32x32 colour image."
+        )
+        upload = st.file_uploader(
+            "Image archive",
+            type=["zip", "gz", "tgz", "tar"],
+            key="w_upload",
+            help="The limits: the upload size set for this server, 200,000 files, "
+            "40 megapixels per picture, at least 5 pictures per class.",
+        )
+        if upload is not None and st.button("Import these images", icon=":material/upload:"):
+            safe = re.sub(r"[^A-Za-z0-9._-]", "-", Path(upload.name).name)[:80]
+            if not safe.lower().endswith(UPLOAD_SUFFIXES):
+                st.error("Upload a .zip, .tar.gz or .tar archive.")
+            else:
+                target = data_dir() / "uploads" / safe
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, upload.getvalue())
+                loader = functools.partial(load_dataset, str(target), folder=data_dir())
+                st.session_state["data_job"] = registry.start_loading(str(target), loader).id
+                st.rerun()
+
+    if data_job is not None:
+
+        @st.fragment(run_every=1.0 if data_job.running else None)
+        def data_progress():
+            job_now = registry.get(st.session_state.get("data_job"))
+            if job_now is None:
+                return
+            p = job_now.progress
+            if job_now.running:
+                if p.get("phase") == "download" and p.get("total"):
+                    st.progress(
+                        min(1.0, p["done"] / p["total"]),
+                        text=f"Downloading {job_now.title}: {p['done'] / 2**20:.0f} of {p['total'] / 2**20:.0f} MB",
+                    )
+                else:
+                    st.progress(0.0, text=f"Reading {Path(job_now.title).name}: {p.get('done', 0):,} files so far")
+                if st.button("Cancel", key="cancel_data"):
+                    job_now.stop()
+            elif job_now.status == "failed":
+                st.error(job_now.error)
+                if st.button("Dismiss", key="dismiss_data"):
+                    del st.session_state["data_job"]
+                    st.rerun(scope="app")
+            else:
+                dataset = job_now.result
+                if job_now.title not in DESCRIPTIONS and job_now.title not in extra:
+                    extra.append(job_now.title)
+                st.session_state["dataset"] = job_now.title
+                st.session_state["w_dataset"] = job_now.title
+                del st.session_state["data_job"]
+                st.success(
+                    f"Ready: {dataset.name}, {len(dataset.train_labels):,} training and "
+                    f"{len(dataset.test_labels):,} test images in {dataset.num_classes} classes."
+                )
+                for note in dataset.notes:
+                    st.caption(note)
+                st.rerun(scope="app")
+
+        data_progress()
+
+    dataset = None
+    if common.dataset_ready(name):
+        try:
+            dataset = common.get_dataset(name)
+        except CnnCoreError as error:
+            common.error_box(error)
+    if dataset is not None:
+        st.caption(
+            f"{len(dataset.train_labels):,} training and {len(dataset.test_labels):,} test images · "
+            f"{'x'.join(map(str, dataset.input_shape))} · {dataset.num_classes} classes"
+        )
+
+# --- 2. network -----------------------------------------------------------------------------------------
+with setup:
+    st.subheader("2. Network")
+    preset_options = list(PRESETS)
+    if st.session_state.get("preset") == "custom":
+        preset_options.append("custom")
+        st.session_state["w_preset"] = "custom"
+    st.selectbox(
+        "Starting point",
+        preset_options,
+        key="w_preset",
+        on_change=on_preset_change,
+        format_func=lambda key: PRESETS[key].title if key in PRESETS else "Your network from the Architecture page",
+        help="A ready-made network with the settings it was made for. Choosing one resets the settings below.",
+    )
+    architecture = common.current_architecture()
+    if dataset is not None:
+        architecture = architecture.with_num_classes(dataset.num_classes)
+        report = infer_shapes(architecture, dataset.input_shape, dataset.num_classes)
+        if report.ok:
+            st.caption(
+                f"{architecture.name}: {len(architecture.layers)} layers, {report.parameters:,} parameters, "
+                f"{report.mult_adds / 1e6:,.1f} million multiply-adds per image"
+            )
+        else:
+            st.error(f"This network does not fit the data: {report.error}")
+    st.page_link(common.PAGES["architecture"], label="Change the layers", icon=":material/account_tree:")
+
+# --- 3. settings ----------------------------------------------------------------------------------------
+with setup:
+    st.subheader("3. Settings")
+    pool = len(dataset.train_labels) if dataset is not None else 50_000
+    test_pool = len(dataset.test_labels) if dataset is not None else 10_000
+    a, b = st.columns(2)
+    a.number_input("Epochs", 1, 1000, key="w_epochs", help=HELP["epochs"])
+    b.select_slider(
+        "Batch size",
+        with_value(BATCH_SIZES, st.session_state["w_batch_size"]),
+        key="w_batch_size",
+        help=HELP["batch_size"],
+    )
+    st.select_slider(
+        "Learning rate",
+        with_value(LEARNING_RATES, st.session_state["w_learning_rate"]),
+        key="w_learning_rate",
+        format_func=lambda v: f"{v:g}",
+        help=HELP["learning_rate"],
+    )
+    a, b = st.columns(2)
+    a.selectbox(
+        "Optimizer",
+        OPTIMIZERS,
+        key="w_optimizer",
+        help=HELP["optimizer"],
+        format_func={"adam": "Adam", "sgd": "SGD with momentum", "adamw": "AdamW"}.get,
+    )
+    b.selectbox(
+        "Learning-rate schedule",
+        SCHEDULES,
+        key="w_schedule",
+        help=HELP["schedule"],
+        format_func={"constant": "constant", "onecycle": "one-cycle"}.get,
+    )
+    st.toggle("Augment the training images (shift and mirror)", key="w_augment", help=HELP["augment"])
+    with st.expander("More settings"):
+        a, b = st.columns(2)
+        for field in ("train_samples", "val_samples", "test_samples"):
+            st.session_state[f"w_{field}"] = min(
+                st.session_state[f"w_{field}"], pool if field != "test_samples" else test_pool
+            )
+        a.number_input("Training images", 1, pool, key="w_train_samples", step=1000, help=HELP["train_samples"])
+        b.number_input("Validation images", 0, pool - 1, key="w_val_samples", step=500, help=HELP["val_samples"])
+        a.number_input("Test images", 1, test_pool, key="w_test_samples", step=500, help=HELP["test_samples"])
+        b.number_input("Seed", 0, 2**32 - 1, key="w_seed", help=HELP["seed"])
+        a.slider("Momentum (SGD)", 0.0, 0.99, key="w_momentum", help=HELP["momentum"])
+        b.number_input(
+            "Weight decay", 0.0, 1.0, key="w_weight_decay", format="%g", step=1e-4, help=HELP["weight_decay"]
+        )
+        a.slider("Label smoothing", 0.0, 0.5, key="w_label_smoothing", help=HELP["label_smoothing"])
+        b.selectbox("Device", DEVICES, key="w_device", help=HELP["device"])
+        st.session_state.setdefault("w_logs_per_epoch", 10)
+
+    running = job is not None and job.running
+    start = st.button(
+        "Start training",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=dataset is None,
+        width="stretch",
+        help="Trains in the background: you can switch pages while it runs.",
+    )
+    if start and dataset is not None:
+        try:
+            settings = TrainSettings(**{f: st.session_state[f"w_{f}"] for f in TrainSettings.field_names()})
+            preset = st.session_state.get("preset")
+            new_job = registry.start_training(
+                architecture, settings, dataset, common.store(), preset=preset if preset in PRESETS else None
+            )
+        except ArchitectureError as error:
+            st.error(f"The network cannot train on this data: {error}. Fix it on the Architecture page.")
+        except CnnCoreError as error:
+            common.error_box(error)
+        else:
+            st.session_state["job_id"] = new_job.id
+            st.query_params["job"] = new_job.id
+            st.rerun()
+
+
+# --- live view --------------------------------------------------------------------------------------------
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}" if minutes else f"{secs} s"
+
+
+def draw_job() -> None:
+    current = registry.get(st.session_state.get("job_id"))
+    if current is None:
+        return
+    trainer = current.trainer
+    events = current.events_since(0)
+    history = [e for e in events if e["kind"] in ("batch", "epoch")]
+    p = trainer.progress
+    end = next((e for e in events if e["kind"] == "end"), None)
+    if current.running:
+        text = (
+            f"Epoch {p.get('epoch', 1)} of {p.get('epochs', trainer.settings.epochs)} · batch {p.get('batch', 0)} of "
+            f"{p.get('batches', trainer.batches_per_epoch)} · {p.get('images_per_second', 0):,.0f} images/s · "
+            f"elapsed {fmt_seconds(p.get('elapsed'))} · about {fmt_seconds(p.get('eta'))} left"
+        )
+        st.progress(min(1.0, p.get("fraction", 0.0)), text=text if p.get("status") == "running" else "Starting...")
+        st.button(
+            "Stop",
+            icon=":material/stop:",
+            on_click=current.stop,
+            key=f"stop_{current.id}",
+            help="Ends the run after the current batch and keeps what it learned.",
+        )
+    elif end is not None:
+        status = end["status"]
+        message = {"completed": st.success, "stopped": st.warning, "diverged": st.error}.get(status, st.error)
+        message(f"Run {status}: {end['message']}.")
+        m1, m2, m3 = st.columns(3)
+        m1.metric(
+            "Validation accuracy", f"{100 * end['val_accuracy']:.1f}%" if end.get("val_accuracy") is not None else "-"
+        )
+        m2.metric(
+            "Test accuracy", f"{100 * end['test_accuracy']:.1f}%" if end.get("test_accuracy") is not None else "-"
+        )
+        m3.metric("Training time", fmt_seconds(end.get("train_seconds")))
+        links = st.columns(3)
+        links[0].page_link(common.PAGES["metrics"], label="Metrics for this run", icon=":material/analytics:")
+        links[1].page_link(common.PAGES["inside"], label="Filters and feature maps", icon=":material/grid_view:")
+        links[2].page_link(common.PAGES["runs"], label="Compare runs", icon=":material/compare_arrows:")
+    elif current.status == "failed":
+        st.error(f"The run failed: {current.error}")
+    for note in trainer.split.notes:
+        st.caption(note)
+    st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
+    st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
+    with st.expander("Training log (the tutorial's format)"):
+        info = {
+            "dataset": trainer.dataset.name,
+            "network": trainer.architecture.name,
+            "parameters": trainer.report.parameters,
+            "device": str(trainer.device),
+            **{f"{k}_images": v for k, v in trainer.split_sizes().items() if k != "notes"},
+        }
+        lines = header_lines(trainer.settings, info) + [line for e in events for line in event_lines(e)]
+        st.code("\n".join(lines), language=None)
+    if not current.running and st.session_state.get("following") == current.id:
+        # Finished since the last poll: show the new run everywhere, and stop polling.
+        del st.session_state["following"]
+        if trainer.run_record is not None:
+            st.session_state["run_id"] = trainer.run_record.id
+        st.rerun(scope="app")
+
+
+with live:
+    st.subheader("Live")
+    if job is None:
+        st.info("Press **Start training**: the loss curves appear here within seconds.", icon=":material/monitoring:")
+    elif job.running:
+        st.session_state["following"] = job.id
+        st.fragment(run_every=1.0)(draw_job)()
+    else:
+        draw_job()
