@@ -256,8 +256,9 @@ class RunStore:
             except FileExistsError:
                 continue
             run = Run(self.root / run_id)
-            atomic_write_json(run.path / "config.json", {"id": run_id, "created": _now(), **config})
+            # Status first: a run lists once config.json exists, and must never list without a status.
             run.write_status(RUNNING)
+            atomic_write_json(run.path / "config.json", {"id": run_id, "created": _now(), **config})
             return run
         raise RunStoreError("could not create a new run folder")
 

@@ -1,16 +1,110 @@
-"""The app under Streamlit's own test harness."""
+"""Every page under Streamlit's AppTest: on a fresh start, and with a finished run."""
 
+from __future__ import annotations
+
+import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["home", "train", "architecture", "inside", "metrics", "convolution", "runs"]
 
 
-def test_app_starts_and_shows_the_seed_network():
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    assert at.metric[0].value == "296,130"
-    at.selectbox[0].select("seed-2conv").run()
-    assert not at.exception
-    assert at.metric[0].value != "296,130"
+def page(name: str) -> str:
+    return f"pages/views/{name}.py"
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    return at
+
+
+def assert_clean(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.message for e in at.exception]}"
+
+
+def train_one_epoch(at: AppTest) -> None:
+    at.switch_page(page("train")).run()
+    at.number_input(key="w_epochs").set_value(1).run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert_clean(at, "start")
+    deadline = time.monotonic() + 120
+    while not at.success and time.monotonic() < deadline:  # the page polls the background job
+        time.sleep(0.5)
+        at.run()
+    assert_clean(at, "after training")
+
+
+def test_every_page_renders_on_a_fresh_start(app):
+    for name in PAGES:
+        app.switch_page(page(name)).run()
+        assert_clean(app, name)
+        assert app.title, f"{name} has no title"
+
+
+def test_main_controls_are_present(app):
+    app.switch_page(page("train")).run()
+    labels = {w.label for w in [*app.selectbox, *app.number_input, *app.select_slider, *app.toggle, *app.button]}
+    for label in (
+        "Data set",
+        "Starting point",
+        "Epochs",
+        "Batch size",
+        "Learning rate",
+        "Optimizer",
+        "Learning-rate schedule",
+        "Start training",
+    ):
+        assert label in labels, label
+    helped = [
+        w for w in [*app.selectbox, *app.number_input, *app.select_slider] if w.label != "Run shown on every page"
+    ]
+    assert all(w.help for w in helped), [w.label for w in helped if not w.help]
+    app.switch_page(page("architecture")).run()
+    assert app.dataframe and app.metric[0].value == "296,130"
+    app.switch_page(page("convolution")).run()
+    assert {"Kernel", "Class"} <= {s.label for s in app.selectbox}
+
+
+def test_train_runs_a_one_epoch_run_and_every_page_shows_it(app):
+    train_one_epoch(app)
+    assert "Run completed" in app.success[0].value
+    metric = {m.label: m.value for m in app.metric}
+    assert metric["Test accuracy"].endswith("%") and float(metric["Test accuracy"][:-1]) > 20
+    for name in PAGES:
+        app.switch_page(page(name)).run()
+        assert_clean(app, name)
+    app.switch_page(page("metrics")).run()
+    assert {m.label for m in app.metric} >= {"Validation accuracy", "Test accuracy"}
+    assert len(app.get("plotly_chart")) >= 4  # curves, per-class bars, confusion matrix
+    app.switch_page(page("inside")).run()
+    assert len(app.get("plotly_chart")) == 1  # the class probabilities
+    assert len(app.get("image")) >= 3  # filters, the picture, feature maps
+
+
+def test_settings_survive_a_page_switch(app):
+    app.switch_page(page("train")).run()
+    app.number_input(key="w_epochs").set_value(7).run()
+    app.switch_page(page("metrics")).run()
+    app.switch_page(page("train")).run()
+    assert app.number_input(key="w_epochs").value == 7
+
+
+def test_a_bad_layer_stack_is_explained_at_the_layer(app):
+    app.switch_page(page("architecture")).run()
+    rows = app.session_state["arch_rows"]
+    app.session_state["arch_rows"] = [
+        {"type": "pool", "size": None, "kernel": 32, "stride": 1, "padding": 0, "kind": "max", "p": None},
+        *rows,
+    ]
+    app.session_state["arch_version"] = app.session_state["arch_version"] + 1
+    app.run()
+    assert_clean(app, "architecture")
+    # A 32x32 pool leaves 1x1 pixels, so the seed network's own pooling layer (now layer 4) breaks.
+    assert any(e.value.startswith("layer 4 (max pool 2x2, stride 2): its input is only 1x1 pixels") for e in app.error)

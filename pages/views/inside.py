@@ -63,7 +63,7 @@ with choose:
     )
     image = None
     if how == "Upload your own":
-        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="w_inside_upload")
+        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="upload_inside")
         if upload is not None:
             try:
                 image = decode_image(upload.getvalue(), size)

@@ -127,7 +127,15 @@ with result:
             for r in report.rows
         ]
     )
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "parameters": st.column_config.NumberColumn(format="localized"),
+            "multiply-adds": st.column_config.NumberColumn(format="localized"),
+        },
+    )
     if report.error is not None:
         st.error(str(report.error), icon=":material/error:")
         st.caption("Training starts only once every layer fits.")
@@ -152,17 +160,19 @@ with result:
             f"{formula_text(pick.input_shape[1], layer.kernel_size, layer.stride, layer.padding)}",
             language=None,
         )
-    nodes = [f'n0 [label="input\\n{"x".join(map(str, shape))}", shape=box, style=filled, fillcolor="#e7f5ff"]']
-    for r in report.rows:
-        colour = {"conv": "#ffe8cc", "pool": "#d3f9d8", "linear": "#e5dbff"}.get(
-            architecture.layers[r.index - 1].type, "#f1f3f5"
-        )
-        nodes.append(
-            f'n{r.index} [label="{r.description}\\n{"x".join(map(str, r.output_shape))}", shape=box, '
-            f'style="rounded,filled", fillcolor="{colour}"]'
-        )
-    edges = [f"n{i} -> n{i + 1}" for i in range(len(report.rows))]
-    st.graphviz_chart(
-        "digraph { rankdir=LR; node [fontname=Helvetica, fontsize=11]; " + "; ".join(nodes + edges) + "}",
-        width="stretch",
+
+st.subheader("The network as a diagram")
+nodes = [f'n0 [label="input\\n{"x".join(map(str, shape))}", shape=box, style=filled, fillcolor="#e7f5ff"]']
+for r in report.rows:
+    colour = {"conv": "#ffe8cc", "pool": "#d3f9d8", "linear": "#e5dbff"}.get(
+        architecture.layers[r.index - 1].type, "#f1f3f5"
     )
+    nodes.append(
+        f'n{r.index} [label="{r.description}\\n{"x".join(map(str, r.output_shape))}", shape=box, '
+        f'style="rounded,filled", fillcolor="{colour}"]'
+    )
+edges = [f"n{i} -> n{i + 1}" for i in range(len(report.rows))]
+st.graphviz_chart(
+    "digraph { rankdir=LR; node [fontname=Helvetica, fontsize=11]; " + "; ".join(nodes + edges) + "}",
+    width="stretch",
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnn_core.data import plan_split
 from cnn_core.datasets import DESCRIPTIONS, catalog, data_dir, load_dataset
 from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.presets import PRESETS
@@ -99,7 +100,7 @@ with setup:
         upload = st.file_uploader(
             "Image archive",
             type=["zip", "gz", "tgz", "tar"],
-            key="w_upload",
+            key="upload_archive",
             help="The limits: the upload size set for this server, 200,000 files, "
             "40 megapixels per picture, at least 5 pictures per class.",
         )
@@ -233,10 +234,17 @@ with setup:
     st.toggle("Augment the training images (shift and mirror)", key="w_augment", help=HELP["augment"])
     with st.expander("More settings"):
         a, b = st.columns(2)
-        for field in ("train_samples", "val_samples", "test_samples"):
-            st.session_state[f"w_{field}"] = min(
-                st.session_state[f"w_{field}"], pool if field != "test_samples" else test_pool
-            )
+        sizes = {f: st.session_state[f"w_{f}"] for f in ("train_samples", "val_samples", "test_samples")}
+        if dataset is not None and (
+            sizes["train_samples"] + sizes["val_samples"] > pool or sizes["test_samples"] > test_pool
+        ):
+            # Sizes this data set cannot supply: the same clamping as the command line, with its note.
+            split = plan_split(dataset, TrainSettings(**sizes))
+            st.session_state["w_train_samples"] = len(split.train)
+            st.session_state["w_val_samples"] = len(split.val)
+            st.session_state["w_test_samples"] = len(split.test)
+            for note in split.notes:
+                st.caption(note)
         a.number_input("Training images", 1, pool, key="w_train_samples", step=1000, help=HELP["train_samples"])
         b.number_input("Validation images", 0, pool - 1, key="w_val_samples", step=500, help=HELP["val_samples"])
         a.number_input("Test images", 1, test_pool, key="w_test_samples", step=500, help=HELP["test_samples"])
@@ -342,7 +350,7 @@ def draw_job() -> None:
         # Finished since the last poll: show the new run everywhere, and stop polling.
         del st.session_state["following"]
         if trainer.run_record is not None:
-            st.session_state["run_id"] = trainer.run_record.id
+            common.show_run(trainer.run_record.id)
         st.rerun(scope="app")
 
 

@@ -1,5 +1,5 @@
-"""What every page shares: the server-wide job registry and caches, the session's choices
-(data set, network, selected run), the sidebar, and the chart builders.
+"""What every page shares (the page scripts are in pages/views/): the server-wide job registry and
+caches, the session's choices (data set, network, selected run), the sidebar, and the charts.
 
 State that must outlive a rerun lives in two places only: per server, in st.cache_resource
 (the job registry, loaded data sets, loaded models); per browser tab, in st.session_state, with
@@ -25,14 +25,17 @@ from cnn_core.jobs import JobRegistry
 from cnn_core.presets import PRESETS
 from cnn_core.runs import RunStore, default_root
 
+# The page scripts live in pages/views/, not directly in pages/: Streamlit treats any *.py directly
+# in pages/ as an old-style page and, on a server's first visit by a deep link, runs it without
+# app.py (no navigation, no sidebar, no wide layout).
 PAGES = {
-    "home": "pages/home.py",
-    "train": "pages/train.py",
-    "architecture": "pages/architecture.py",
-    "inside": "pages/inside.py",
-    "metrics": "pages/metrics.py",
-    "runs": "pages/runs.py",
-    "convolution": "pages/convolution.py",
+    "home": "pages/views/home.py",
+    "train": "pages/views/train.py",
+    "architecture": "pages/views/architecture.py",
+    "inside": "pages/views/inside.py",
+    "metrics": "pages/views/metrics.py",
+    "runs": "pages/views/runs.py",
+    "convolution": "pages/views/convolution.py",
 }
 COLOURS = {"train": "#1f77b4", "val": "#d9480f", "test": "#2b8a3e"}
 FONT = {"size": 16}
@@ -90,8 +93,16 @@ def current_architecture() -> Architecture:
     return st.session_state["architecture"]
 
 
+def show_run(run_id: str) -> None:
+    """Make `run_id` the run every page shows, from the next script run on (the sidebar's picker
+    may already be drawn in this one, and a drawn widget's value cannot change)."""
+    st.session_state["run_id_next"] = run_id
+
+
 def selected_run_id() -> str | None:
     """The run every page shows, picked in the sidebar; the newest run until the user picks."""
+    if "run_id_next" in st.session_state:
+        st.session_state["run_id"] = st.session_state.pop("run_id_next")
     runs = store().list()
     ids = [info.id for info in runs]
     chosen = st.session_state.get("run_id")
@@ -103,7 +114,8 @@ def selected_run_id() -> str | None:
 
 def keep_widget_values(prefix: str = "w_") -> None:
     """Streamlit forgets a widget's value when its page is not shown; re-storing the values under
-    their own keys each run keeps every page's settings while the user looks at other pages."""
+    their own keys each run keeps every page's settings while the user looks at other pages.
+    Only widgets whose value may be set get the prefix (not uploaders, editors or buttons)."""
     for key in list(st.session_state.keys()):
         if isinstance(key, str) and key.startswith(prefix):
             st.session_state[key] = st.session_state[key]

@@ -29,7 +29,7 @@ with pick:
     )
     image = None
     if source == "Upload your own":
-        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="w_conv_upload")
+        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="upload_conv")
         if upload is not None:
             try:
                 image = decode_image(upload.getvalue(), 32)
@@ -53,7 +53,7 @@ with settings:
     )
     if name == "your own numbers":
         grid = st.data_editor(
-            pd.DataFrame(KERNELS["edge detection"], columns=["a", "b", "c"]), key="w_conv_grid", hide_index=True
+            pd.DataFrame(KERNELS["edge detection"], columns=["a", "b", "c"]), key="editor_conv_kernel", hide_index=True
         )
         kernel = grid.fillna(0).to_numpy(dtype=float).tolist()
     else:

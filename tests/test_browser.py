@@ -1,0 +1,174 @@
+"""The whole app in a real browser: `streamlit run app.py` driven by Debian's Chromium.
+
+Skipped with a message where no browser is installed (outside CI); in CI a missing browser is a
+failure, since .ci/run installs it. Screenshots of the main pages go to $SCREENSHOT_DIR when set
+(the README's pictures in docs/ were taken this way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HOW = "install one with: apt-get install -y chromium && pip install playwright"
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if sync_playwright is None or not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"the browser test needs Chromium and Playwright in CI; {HOW}", pytrace=False)
+    pytest.skip(f"no browser for the end-to-end test; {HOW}", allow_module_level=True)
+
+PAGES = ["", "train", "architecture", "inside", "metrics", "convolution", "runs"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    work = tmp_path_factory.mktemp("app")
+    port = free_port()
+    env = {**os.environ, "CNN_RUNS_DIR": str(work / "runs"), "CNN_DATA_DIR": str(work / "data")}
+    log = open(work / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.terminate()
+        pytest.fail(f"the app did not start: {(work / 'server.log').read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(url)
+    page.get_by_test_id("stMain").wait_for(timeout=30_000)
+    return page
+
+
+def settle(page) -> None:
+    """Wait until the page's script has drawn its title and Streamlit has finished running it."""
+    page.locator("h1").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(300)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=60_000)
+
+
+def assert_no_exception(page, where: str) -> None:
+    assert page.get_by_test_id("stException").count() == 0, f"{where} shows an exception"
+
+
+def shoot(page, name: str) -> None:
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def start_training(page, epochs: int) -> None:
+    box = page.get_by_role("spinbutton", name="Epochs")
+    box.fill(str(epochs))
+    box.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Start training").click()
+
+
+def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
+    page = open_page(browser, server)
+    for path in PAGES:
+        page.goto(f"{server}/{path}")
+        page.get_by_test_id("stMain").wait_for()
+        settle(page)
+        assert_no_exception(page, path or "welcome")
+
+    # A short run: the loss chart draws and the run ends with its metrics.
+    page.goto(f"{server}/train")
+    settle(page)
+    shoot(page, "train")
+    start_training(page, epochs=2)
+    expect(page.get_by_text("images/s")).to_be_visible(timeout=30_000)
+    expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
+    expect(page.get_by_text("Epoch 2 of 2")).to_be_visible(timeout=60_000)  # a curve with some points
+    page.locator("h1").first.scroll_into_view_if_needed()
+    shoot(page, "train-live")
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=180_000)
+    assert_no_exception(page, "train after a run")
+
+    # Two sessions at once: one long run in a second tab, stopped while the first tab trains again.
+    other = open_page(browser, f"{server}/train")
+    settle(other)
+    start_training(other, epochs=50)
+    expect(other.get_by_text("images/s")).to_be_visible(timeout=30_000)
+    page.goto(f"{server}/train")
+    settle(page)
+    start_training(page, epochs=1)
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=180_000)
+    expect(other.get_by_text("images/s")).to_be_visible()  # still training, undisturbed
+    other.get_by_role("button", name="Stop").click()
+    expect(other.get_by_test_id("stAlertContentWarning")).to_contain_text("Run stopped", timeout=60_000)
+    assert_no_exception(other, "train after Stop")
+
+    # The pages that show a run, now that there are three.
+    for path, name in (
+        ("metrics", "metrics"),
+        ("inside", "feature-maps"),
+        ("architecture", "architecture"),
+        ("runs", "runs"),
+        ("convolution", "convolution"),
+        ("", "welcome"),
+    ):
+        page.goto(f"{server}/{path}")
+        settle(page)
+        assert_no_exception(page, path or "welcome")
+        shoot(page, name)
+    page.goto(f"{server}/metrics")
+    settle(page)
+    expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_attached(timeout=30_000)
