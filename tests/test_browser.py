@@ -169,6 +169,18 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
         settle(page)
         assert_no_exception(page, path or "welcome")
         shoot(page, name)
-    page.goto(f"{server}/metrics")
+
+    # Runs: tick two rows of the table (a canvas grid: click where the row checkboxes are drawn).
+    page.goto(f"{server}/runs")
     settle(page)
-    expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_attached(timeout=30_000)
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.wait_for()
+    page.wait_for_timeout(1500)
+    box = grid.bounding_box()
+    for row in (1, 2):
+        page.mouse.click(box["x"] + 15, box["y"] + 35 * row + 17)
+        settle(page)
+    expect(page.get_by_text("What differs between them")).to_be_visible(timeout=30_000)
+    assert_no_exception(page, "runs compare")
+    page.wait_for_timeout(1000)
+    shoot(page, "runs-compare")

@@ -71,7 +71,7 @@ if len(chosen) >= 2:
     figure_loss, figure_acc = go.Figure(), go.Figure()
     for info in chosen:
         c = curves(comparison["histories"][info.id])
-        label = f"{info.created[11:16]} {info.architecture}"
+        label = f"{info.created[11:19]} {info.architecture}"
         figure_loss.add_scatter(x=c.batch_x, y=c.batch_loss, mode="lines", name=f"{label} train")
         if any(v is not None for v in c.val_loss):
             figure_loss.add_scatter(x=c.epoch_x, y=c.val_loss, mode="lines+markers", name=f"{label} validation")
