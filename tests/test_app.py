@@ -108,3 +108,35 @@ def test_a_bad_layer_stack_is_explained_at_the_layer(app):
     assert_clean(app, "architecture")
     # A 32x32 pool leaves 1x1 pixels, so the seed network's own pooling layer (now layer 4) breaks.
     assert any(e.value.startswith("layer 4 (max pool 2x2, stride 2): its input is only 1x1 pixels") for e in app.error)
+
+
+def test_a_preset_chosen_on_train_shows_on_the_architecture_page(app):
+    app.switch_page(page("architecture")).run()
+    assert app.metric[0].value == "296,130"
+    app.switch_page(page("train")).run()
+    app.selectbox(key="w_preset").select("seed-2conv").run()
+    app.switch_page(page("architecture")).run()
+    assert_clean(app, "architecture")
+    assert app.metric[0].value == "154,542"
+
+
+def test_a_reloaded_tab_finds_its_running_job_from_the_url(app, tmp_path):
+    app.switch_page(page("train")).run()
+    app.number_input(key="w_epochs").set_value(200).run()
+    next(b for b in app.button if b.label == "Start training").click().run()
+    job_id = app.session_state["job_id"]
+    assert app.query_params["job"] == [job_id] or app.query_params["job"] == job_id
+    # A new session (the reloaded tab) with the same URL.
+    reloaded = AppTest.from_file(APP, default_timeout=120)
+    reloaded.query_params["job"] = job_id
+    reloaded.run()
+    reloaded.switch_page(page("train")).run()
+    assert_clean(reloaded, "reloaded train page")
+    stop = [b for b in reloaded.button if b.label == "Stop"]
+    assert stop, "the reloaded tab does not show the running job"
+    stop[0].click().run()
+    deadline = time.monotonic() + 60
+    while not reloaded.warning and time.monotonic() < deadline:
+        time.sleep(0.5)
+        reloaded.run()
+    assert "Run stopped" in reloaded.warning[0].value

@@ -184,3 +184,14 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     assert_no_exception(page, "runs compare")
     page.wait_for_timeout(1000)
     shoot(page, "runs-compare")
+
+    # Metrics: clicking the cat/dog cell of the confusion matrix shows those pictures.
+    page.goto(f"{server}/metrics")
+    settle(page)
+    matrix = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer")).first
+    matrix.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    area = matrix.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(area["x"] + area["width"] * 5.5 / 10, area["y"] + area["height"] * 3.5 / 10)  # row cat, col dog
+    expect(page.get_by_text("test pictures of cat that the network called dog")).to_be_visible(timeout=30_000)
+    assert_no_exception(page, "metrics after a click")

@@ -43,8 +43,10 @@ st.markdown(
 name = common.current_dataset_name()
 dataset = common.get_dataset(name if common.dataset_ready(name) else "sample")
 shape, classes = dataset.input_shape, dataset.num_classes
-if "arch_rows" not in st.session_state:
+if "arch_rows" not in st.session_state or st.session_state.get("arch_synced") != common.current_architecture():
+    # The network was changed elsewhere (a preset on Train, a run loaded from Runs): show that one.
     load_rows(to_rows(common.current_architecture()))
+    st.session_state["arch_synced"] = common.current_architecture()
 
 edit, result = st.columns([5, 6], gap="large")
 with edit:
@@ -112,6 +114,7 @@ with result:
         st.stop()
     if architecture != common.current_architecture():
         st.session_state["architecture"] = architecture
+        st.session_state["arch_synced"] = architecture
         st.session_state["preset"] = next((k for k, p in PRESETS.items() if p.architecture == architecture), "custom")
     report = infer_shapes(architecture, shape, classes)
     st.markdown(f"**Input:** {' x '.join(map(str, shape))} (channels x height x width) from *{dataset.name}*")

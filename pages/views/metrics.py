@@ -113,9 +113,9 @@ figure.add_scatter(
     x=[classes[p] for t in range(n) for p in range(n)],
     y=[classes[t] for t in range(n) for _ in range(n)],
     mode="markers",
-    marker={"size": 30, "color": "rgba(0,0,0,0)", "symbol": "square"},
+    marker={"size": 30, "color": "rgba(0,0,0,0.01)", "symbol": "square"},
     customdata=[[t, p] for t in range(n) for p in range(n)],
-    hoverinfo="skip",
+    hovertemplate="true %{y}, said %{x}: click to see them<extra></extra>",
     showlegend=False,
 )
 figure.update_yaxes(autorange="reversed", title="true class")

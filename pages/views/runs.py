@@ -137,7 +137,6 @@ if len(chosen) == 1:
             st.session_state["w_preset"] = st.session_state["preset"]
             for field, value in settings.to_dict().items():
                 st.session_state[f"w_{field}"] = value
-            st.session_state.pop("arch_rows", None)
             st.switch_page(common.PAGES["train"])
     with d:
         confirm = st.checkbox("Yes, delete it", key=f"confirm_{info.id}")

@@ -358,6 +358,14 @@ with live:
     st.subheader("Live")
     if job is None:
         st.info("Press **Start training**: the loss curves appear here within seconds.", icon=":material/monitoring:")
+        # A tab that lost its session (closed and reopened) can pick up a run that is still going.
+        for other in [j for j in registry.jobs("train") if j.running]:
+            if st.button(
+                f"Follow the run training now: {other.title}", key=f"follow_{other.id}", icon=":material/visibility:"
+            ):
+                st.session_state["job_id"] = other.id
+                st.query_params["job"] = other.id
+                st.rerun()
     elif job.running:
         st.session_state["following"] = job.id
         st.fragment(run_every=1.0)(draw_job)()
