@@ -206,11 +206,7 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str) -> Architecture:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError("architecture", f"is not valid JSON ({error.msg}, line {error.lineno})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(fields.parse_json("architecture", text))
 
     def with_num_classes(self, num_classes: int) -> Architecture:
         """The same stack with its last linear layer resized to `num_classes` outputs."""

@@ -82,3 +82,13 @@ def only_known_keys(where: str, data: Any, known: Iterable[str]) -> Mapping[str,
             f"is not a known setting; allowed: {', '.join(known)}",
         )
     return data
+
+
+def parse_json(where: str, text: str) -> Any:
+    """JSON text -> Python, or a ConfigError that says where the text is broken."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(where, f"is not valid JSON ({error.msg}, line {error.lineno})") from None

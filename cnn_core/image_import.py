@@ -174,8 +174,11 @@ def _tar_entries(source: Path, limits: ImportLimits) -> Iterator[Entry]:
             yield Entry(path, member.size, read)
 
 
-def decode_image(data: bytes, size: int, max_pixels: int = ImportLimits.max_image_pixels) -> torch.Tensor:
-    """Bytes of one image -> uint8 (3, size, size). Raises DataError with a plain reason.
+def decode_image(
+    data: bytes, size: int, max_pixels: int = ImportLimits.max_image_pixels, channels: int = 3
+) -> torch.Tensor:
+    """Bytes of one image -> uint8 (channels, size, size), colour or grey. Raises DataError with a
+    plain reason.
 
     The pixel count is checked from the header, before any pixel is decoded."""
     try:
@@ -190,7 +193,7 @@ def decode_image(data: bytes, size: int, max_pixels: int = ImportLimits.max_imag
             image = _to_rgb(image)
             if image.size != (size, size):
                 image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            array = np.asarray(image.convert("L") if channels == 1 else image, dtype=np.uint8)
     except DataError:
         raise
     except Image.DecompressionBombError as error:
@@ -203,7 +206,8 @@ def decode_image(data: bytes, size: int, max_pixels: int = ImportLimits.max_imag
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise DataError("the file is not an image this app can read (JPEG, PNG, BMP, GIF, WebP or TIFF)") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    tensor = torch.from_numpy(array.copy())
+    return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fields
-from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
 SCHEDULES = ("constant", "onecycle")
@@ -105,8 +104,4 @@ class TrainSettings:
 
     @classmethod
     def from_json(cls, text: str) -> TrainSettings:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError("settings", f"is not valid JSON ({error.msg}, line {error.lineno})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(fields.parse_json("settings", text))

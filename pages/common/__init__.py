@@ -21,6 +21,7 @@ from cnn_core.curves import curves
 from cnn_core.data import Dataset
 from cnn_core.datasets import DESCRIPTIONS, data_dir, load_dataset
 from cnn_core.errors import CnnCoreError
+from cnn_core.image_import import decode_image
 from cnn_core.jobs import JobRegistry
 from cnn_core.presets import PRESETS
 from cnn_core.runs import RunStore, default_root
@@ -145,6 +146,38 @@ def sidebar() -> None:
 def _run_label(info) -> str:
     acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else info.status
     return f"{info.created[5:16].replace('T', ' ')} · {info.architecture} · {info.dataset} · {acc}"
+
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+
+
+def pick_image(dataset: Dataset | None, size: int, channels: int, prefix: str) -> torch.Tensor | None:
+    """A test picture chosen by class and number, or an uploaded one at the network's input size.
+    Widget keys start with `prefix`, so each page remembers its own choice."""
+    options = ["From the data set", "Upload your own"] if dataset is not None else ["Upload your own"]
+    how = st.radio(
+        "Picture",
+        options,
+        horizontal=True,
+        key=f"w_{prefix}_source",
+        help=f"Pick a test picture by class, or upload any photo (it is shrunk to {size}x{size} pixels).",
+    )
+    if how == "Upload your own":
+        upload = st.file_uploader("A picture", type=IMAGE_TYPES, key=f"upload_{prefix}")
+        if upload is None:
+            return None
+        try:
+            return decode_image(upload.getvalue(), size, channels=channels)
+        except CnnCoreError as error:
+            error_box(error)
+            return None
+    a, b = st.columns(2)
+    cls = a.selectbox("Class", dataset.classes, key=f"w_{prefix}_class", help="Which kind of picture to use.")
+    picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
+    n = b.number_input(
+        "Picture number", 1, len(picks), 1, key=f"w_{prefix}_index", help="Browse the test pictures of that class."
+    )
+    return dataset.test_images[picks[n - 1]]
 
 
 def error_box(error: Exception) -> None:

@@ -6,8 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.convolution import KERNELS, apply_kernel
-from cnn_core.errors import CnnCoreError
-from cnn_core.image_import import decode_image
 from cnn_core.inspection import stretch
 from pages import common
 
@@ -20,29 +18,9 @@ st.markdown(
 dataset = common.get_dataset("sample")
 pick, settings = st.columns([1, 1], gap="large")
 with pick:
-    source = st.radio(
-        "Image",
-        ["From the sample photos", "Upload your own"],
-        horizontal=True,
-        key="w_conv_source",
-        help="Any photo works; it is shrunk to 32x32 pixels like the training images.",
-    )
-    image = None
-    if source == "Upload your own":
-        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="upload_conv")
-        if upload is not None:
-            try:
-                image = decode_image(upload.getvalue(), 32)
-            except CnnCoreError as error:
-                common.error_box(error)
+    image = common.pick_image(dataset, 32, 3, "conv")
     if image is None:
-        a, b = st.columns(2)
-        cls = a.selectbox("Class", dataset.classes, key="w_conv_class", help="Which kind of photo to use.")
-        picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
-        n = b.number_input(
-            "Photo number", 1, len(picks), 1, key="w_conv_index", help="Browse the photos of that class."
-        )
-        image = dataset.test_images[picks[n - 1]]
+        st.stop()
 with settings:
     name = st.selectbox(
         "Kernel",

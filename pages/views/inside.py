@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core.errors import CnnCoreError
-from cnn_core.image_import import decode_image
 from cnn_core.inspection import channel_grid, class_probabilities, conv_filters, conv_layers, feature_maps, filter_grid
 from pages import common
 
@@ -53,29 +52,7 @@ else:
 st.subheader("One picture through the network")
 choose, answer = st.columns([1, 2], gap="large")
 with choose:
-    options = ["From the data set", "Upload your own"] if dataset is not None else ["Upload your own"]
-    how = st.radio(
-        "Picture",
-        options,
-        horizontal=True,
-        key="w_inside_source",
-        help="Pick a test picture by class, or upload any photo (it is shrunk to the network's input size).",
-    )
-    image = None
-    if how == "Upload your own":
-        upload = st.file_uploader("A picture", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="upload_inside")
-        if upload is not None:
-            try:
-                image = decode_image(upload.getvalue(), size)
-                if channels == 1:
-                    image = image.float().mean(0, keepdim=True).round().byte()
-            except CnnCoreError as error:
-                common.error_box(error)
-    elif dataset is not None:
-        cls = st.selectbox("Class", dataset.classes, key="w_inside_class")
-        picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
-        n = st.number_input("Picture number", 1, len(picks), 1, key="w_inside_index")
-        image = dataset.test_images[picks[n - 1]]
+    image = common.pick_image(dataset, size, channels, "inside")
     if image is not None:
         st.image(common.to_image(common.enlarge(image, 6)), caption=f"{size}x{size} pixels", width=200)
 if image is None:
