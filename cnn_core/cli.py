@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -130,6 +131,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = commands.add_parser("datasets", help="list the built-in data sets and whether they are ready")
     datasets.add_argument("--data-dir", default=None, metavar="DIR", help="Folder for downloads and caches.")
+
+    bench = commands.add_parser(
+        "bench",
+        help="time the tutorial's pipeline against cnn_core's trainer on the same images",
+        description="Runs the tutorial's reference pipeline (PIL transforms, DataLoader with 2 workers) and "
+        "cnn_core's trainer, alternating, at batch 32 and 128 with the tutorial's other settings, and prints "
+        "images per second (median of epochs), validation and test accuracy, peak memory and the speed ratio.",
+    )
+    bench.add_argument(
+        "--dataset",
+        default=DEFAULT,
+        metavar="NAME|PATH",
+        help="Data set to train on (default: %(default)s; the full CIFAR-10 archive for real figures).",
+    )
+    bench.add_argument("--data-dir", default=None, metavar="DIR", help="Folder for downloads, caches and imports.")
+    bench.add_argument("--epochs", type=int, default=5, help="Epochs per run (default: the tutorial's 5).")
+    bench.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[32, 128],
+        metavar="N",
+        help="Batch sizes to compare (default: 32 128).",
+    )
+    bench.add_argument(
+        "--ablation",
+        action="store_true",
+        help="Instead, time cnn_core with each speed technique switched off in turn.",
+    )
 
     runs = commands.add_parser("runs", help="list saved runs")
     runs.add_argument("--runs-dir", default=None, metavar="DIR", help="Folder holding the runs.")
@@ -314,6 +344,29 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from . import bench
+
+    dataset = _load_data(args)
+    print(f"data: {dataset.name}, {len(dataset.train_labels):,} training / {len(dataset.test_labels):,} test images")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
+    )
+    print(bench.HEADER)
+    if args.ablation:
+        bench.ablation(dataset, epochs=args.epochs, batch_sizes=tuple(args.batch_sizes))
+        return EXIT_OK
+    results = bench.run(dataset, epochs=args.epochs, batch_sizes=tuple(args.batch_sizes))
+    for batch_size, ratio in bench.ratios(results).items():
+        print(f"speed ratio at batch {batch_size}: {ratio:.1f}x")
+    return EXIT_OK
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     folder = data_dir(args.data_dir)
     for entry in catalog(folder):
@@ -342,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             "shapes": cmd_shapes,
             "presets": cmd_presets,
             "datasets": cmd_datasets,
+            "bench": cmd_bench,
             "runs": cmd_runs,
         }[args.command](args)
     except InputError as error:
