@@ -33,7 +33,7 @@ from . import metrics as metrics_lib
 from .architecture import Architecture
 from .augment import random_crop_flip
 from .data import Dataset, Split, plan_split
-from .devices import resolve_device
+from .devices import resolve_device, resolve_precision
 from .errors import ConfigError
 from .model import CNN, build_model
 from .runs import COMPLETED, DIVERGED, FAILED, RUNNING, STOPPED, Run, RunStore
@@ -48,6 +48,15 @@ EVAL_BATCH = 500  # images per evaluation step: bounded memory, few Python round
 MEMORY_FRACTION = 0.5  # refuse a run whose estimated memory exceeds this share of free RAM
 
 Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Speed techniques, each kept because the benchmark showed it helps (docs/benchmarks.md);
+    switches exist so the benchmark can show it again."""
+
+    channels_last: bool = True  # NHWC tensors: oneDNN's fast convolution and pooling layout
+    fused_optimizer: bool = True  # one kernel for the whole optimizer step instead of one per tensor
 
 
 @dataclass
@@ -116,6 +125,7 @@ class Trainer:
         strict: frozenset[str] | set[str] = frozenset(),
         preset: str | None = None,
         max_batches: int | None = None,
+        tuning: Tuning | None = None,
     ):
         """Check everything a run needs; raises ConfigError / ArchitectureError before any work.
 
@@ -132,6 +142,8 @@ class Trainer:
         self.report = check(architecture, dataset.input_shape, dataset.num_classes)
         self.split: Split = plan_split(dataset, settings, strict)
         self.device = resolve_device(settings.device)
+        self.dtype = resolve_precision(settings.precision, self.device)
+        self.tuning = tuning or Tuning()
         needed, free = estimate_memory_bytes(self.report, settings.batch_size), available_memory_bytes()
         if free is not None and needed > MEMORY_FRACTION * free:
             raise ConfigError(
@@ -182,6 +194,7 @@ class Trainer:
             "parameters": self.report.parameters,
             "mult_adds": self.report.mult_adds,
             "device": str(self.device),
+            "precision": str(self.dtype).removeprefix("torch."),
         }
 
     def split_sizes(self) -> dict:
@@ -231,7 +244,11 @@ class Trainer:
         model = build_model(self.architecture, data.input_shape, data.num_classes, data.mean, data.std, seed=s.seed).to(
             device
         )
-        optimizer = make_optimizer(model, s)
+        has_conv = any(layer.type == "conv" for layer in self.architecture.layers)
+        channels_last = self.tuning.channels_last and has_conv and device.type in ("cpu", "cuda")
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = make_optimizer(model, s, fused=self.tuning.fused_optimizer and device.type in ("cpu", "cuda"))
         total_steps = s.epochs * self.batches_per_epoch
         scheduler = (
             torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=s.learning_rate, total_steps=total_steps)
@@ -283,6 +300,7 @@ class Trainer:
             order = torch.randperm(n_train, generator=shuffle_gen).to(device)
             interval_loss, interval_batches, interval_start = 0.0, 0, time.perf_counter()
             epoch_loss_sum, epoch_correct, epoch_seen = 0.0, 0, 0
+            epoch_start = interval_start
             for batch in range(1, self.batches_per_epoch + 1):
                 if self._stop.is_set():
                     status, message = STOPPED, "stopped by the user; what was learned so far is kept"
@@ -293,8 +311,11 @@ class Trainer:
                 if s.augment:
                     x = random_crop_flip(x, augment_gen)
                 x = x.float().div_(255)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=s.label_smoothing)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=s.label_smoothing)
                 loss_value = float(loss.detach())  # one sync per step; needed to catch divergence at once
                 if start_loss is None:
                     start_loss = loss_value
@@ -353,6 +374,7 @@ class Trainer:
                     self._heartbeat(epochs_completed)
                     interval_loss, interval_batches, interval_start = 0.0, 0, time.perf_counter()
 
+            epoch_train_seconds = time.perf_counter() - epoch_start
             if status == DIVERGED:
                 model.load_state_dict(good_weights)
                 break
@@ -360,7 +382,7 @@ class Trainer:
                 break
             # An epoch cut short by Stop still gets its validation, so the user sees where it got to.
             if len(self.split.val):
-                val_loss, val_acc, _ = evaluate(model, val_images, val_labels)
+                val_loss, val_acc, _ = evaluate(model, val_images, val_labels, self.dtype)
             epochs_completed = epoch if status == COMPLETED else epochs_completed
             elapsed = time.perf_counter() - start
             self._emit(
@@ -377,6 +399,8 @@ class Trainer:
                     "elapsed": elapsed,
                     "eta": elapsed / (step / total_steps) * (1 - step / total_steps) if step else None,
                     "images_per_second": images_seen / step_seconds if step_seconds else 0.0,
+                    # This epoch's training loop, first batch to last, everything included.
+                    "epoch_images_per_second": epoch_seen / epoch_train_seconds if epoch_train_seconds else 0.0,
                 }
             )
             self._heartbeat(epochs_completed)
@@ -385,7 +409,7 @@ class Trainer:
 
         train_seconds = time.perf_counter() - start
         if status == DIVERGED and len(self.split.val):
-            val_loss, val_acc, _ = evaluate(model, val_images, val_labels)
+            val_loss, val_acc, _ = evaluate(model, val_images, val_labels, self.dtype)
         return self._finish(
             model,
             status,
@@ -415,7 +439,9 @@ class Trainer:
         data, device = self.dataset, self.device
         test_images = data.test_images[self.split.test].to(device)
         test_labels = data.test_labels[self.split.test].to(device)
-        test_loss, test_acc, probabilities = evaluate(model, test_images, test_labels)
+        test_loss, test_acc, probabilities = evaluate(
+            model, test_images, test_labels, self.dtype, flip=self.settings.test_flip
+        )
         test_metrics = metrics_lib.summary(test_labels.cpu(), probabilities, data.classes)
         val_metrics = {"loss": val_loss, "accuracy": val_acc} if val_acc is not None else None
         result = TrainResult(
@@ -474,13 +500,14 @@ class Trainer:
         return result
 
 
-def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
-    params = model.parameters()
+def make_optimizer(model: torch.nn.Module, s: TrainSettings, fused: bool = False) -> torch.optim.Optimizer:
+    params = list(model.parameters())
+    options = {"fused": True} if fused else {}
     if s.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=s.learning_rate, momentum=s.momentum, weight_decay=s.weight_decay)
+        return torch.optim.SGD(params, lr=s.learning_rate, momentum=s.momentum, weight_decay=s.weight_decay, **options)
     if s.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
-    return torch.optim.Adam(params, lr=s.learning_rate, weight_decay=s.weight_decay)
+        return torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay, **options)
+    return torch.optim.Adam(params, lr=s.learning_rate, weight_decay=s.weight_decay, **options)
 
 
 def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -488,15 +515,26 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
-    """Mean cross-entropy, accuracy and class probabilities (on the CPU) over uint8 images."""
+def evaluate(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    dtype: torch.dtype = torch.float32,
+    flip: bool = False,
+) -> tuple[float, float, torch.Tensor]:
+    """Mean cross-entropy, accuracy and class probabilities (on the CPU) over uint8 images.
+    flip: average the probabilities for each image and its mirror image."""
     was_training = model.training
     model.eval()
     loss_sum, correct, probabilities = 0.0, 0, []
     for start in range(0, images.shape[0], EVAL_BATCH):
         x = images[start : start + EVAL_BATCH].float().div_(255)
         y = labels[start : start + EVAL_BATCH]
-        logits = model(x).float()
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            logits = model(x).float()
+            if flip:  # log of the mean probability of both views, so the loss stays a cross-entropy
+                both = torch.stack([logits.log_softmax(1), model(x.flip(3)).float().log_softmax(1)])
+                logits = both.logsumexp(0) - math.log(2)
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
         probabilities.append(logits.softmax(1).cpu())

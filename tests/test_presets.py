@@ -2,33 +2,17 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 
+from cnn_core.bench import TutorialSimpleCNN
 from cnn_core.errors import ConfigError
 from cnn_core.model import build_model, count_parameters
 from cnn_core.presets import PRESETS, get_preset
 from cnn_core.shapes import infer_shapes
 
 
-class TutorialSimpleCNN(torch.nn.Module):
-    """The tutorial's network as it wrote it (input already normalised)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(3, 18, kernel_size=3, stride=1, padding=1)
-        self.pool = torch.nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
-        self.fc1 = torch.nn.Linear(18 * 16 * 16, 64)
-        self.fc2 = torch.nn.Linear(64, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = x.view(-1, 18 * 16 * 16)
-        return self.fc2(F.relu(self.fc1(x)))
-
-
 def test_seed_is_the_tutorials_simplecnn():
     ours = build_model(PRESETS["seed"].architecture, seed=0).eval()
-    theirs = TutorialSimpleCNN().eval()
+    theirs = TutorialSimpleCNN().eval()  # the benchmark's reference, as the tutorial wrote it
     assert count_parameters(ours) == count_parameters(theirs) == 296_130
     pairs = zip([ours.layers[0], ours.layers[3], ours.layers[5]], [theirs.conv1, theirs.fc1, theirs.fc2], strict=True)
     for mine, tutorial in pairs:

@@ -46,7 +46,8 @@ def test_a_run_round_trips(finished, tiny_data):
     # The saved weights reproduce the reported test accuracy exactly.
     model = run.load_model()
     test_idx = run.load_predictions()["test_indices"]
-    _, acc, probs = evaluate(model, tiny_data.test_images[test_idx], tiny_data.test_labels[test_idx])
+    dtype = getattr(torch, config["precision"])  # evaluate the way the run did (bfloat16 where available)
+    _, acc, probs = evaluate(model, tiny_data.test_images[test_idx], tiny_data.test_labels[test_idx], dtype)
     assert acc == result.test_accuracy == run.metrics()["test"]["accuracy"]
     assert torch.allclose(probs.half().float(), run.load_predictions()["test_probabilities"].float(), atol=1e-3)
 
