@@ -90,9 +90,9 @@ PRESETS: dict[str, Preset] = {
                 name="strong",
             ),
             settings=TrainSettings(
-                batch_size=256,
-                epochs=10,
-                learning_rate=0.2,
+                batch_size=128,
+                epochs=15,
+                learning_rate=0.1,
                 optimizer="sgd",
                 momentum=0.9,
                 weight_decay=5e-4,
@@ -102,6 +102,7 @@ PRESETS: dict[str, Preset] = {
                 augment=True,
                 schedule="onecycle",
                 label_smoothing=0.1,
+                test_flip=True,
             ),
         ),
     )

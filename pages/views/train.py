@@ -12,7 +12,7 @@ from cnn_core.data import plan_split
 from cnn_core.datasets import DESCRIPTIONS, catalog, data_dir, load_dataset
 from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.presets import PRESETS
-from cnn_core.settings import DEVICES, HELP, OPTIMIZERS, SCHEDULES, TrainSettings
+from cnn_core.settings import DEVICES, HELP, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.storage import atomic_write_bytes
 from cnn_core.textlog import event_lines, header_lines
@@ -255,7 +255,9 @@ with setup:
         )
         a.slider("Label smoothing", 0.0, 0.5, key="w_label_smoothing", help=HELP["label_smoothing"])
         b.selectbox("Device", DEVICES, key="w_device", help=HELP["device"])
-        st.session_state.setdefault("w_logs_per_epoch", 10)
+        a.selectbox("Number format", PRECISIONS, key="w_precision", help=HELP["precision"])
+        b.number_input("Loss reports per epoch", 1, 100, key="w_logs_per_epoch", help=HELP["logs_per_epoch"])
+        st.toggle("Test with mirrored pictures too", key="w_test_flip", help=HELP["test_flip"])
 
     running = job is not None and job.running
     start = st.button(
