@@ -122,7 +122,12 @@ def start_training(page, epochs: int) -> None:
 
 
 def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
-    page = open_page(browser, server)
+    # A fresh server's first visit by a deep link still goes through app.py: navigation, no
+    # "page not found" dialog (Streamlit's old pages/ convention would otherwise take over).
+    page = open_page(browser, f"{server}/metrics")
+    settle(page)
+    expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Welcome")
+    assert page.get_by_role("dialog").count() == 0
     for path in PAGES:
         page.goto(f"{server}/{path}")
         page.get_by_test_id("stMain").wait_for()

@@ -26,9 +26,9 @@ from cnn_core.jobs import JobRegistry
 from cnn_core.presets import PRESETS
 from cnn_core.runs import RunStore, default_root
 
-# The page scripts live in pages/views/, not directly in pages/: Streamlit treats any *.py directly
-# in pages/ as an old-style page and, on a server's first visit by a deep link, runs it without
-# app.py (no navigation, no sidebar, no wide layout).
+# The page scripts live in pages/views/. Streamlit treats any *.py directly in pages/ as an
+# old-style page and runs it without app.py on a server's first visit by a deep link; the files
+# there (pages/train.py, ...) only hand such a visit to app.py (see run_app).
 PAGES = {
     "home": "pages/views/home.py",
     "train": "pages/views/train.py",
@@ -40,6 +40,13 @@ PAGES = {
 }
 COLOURS = {"train": "#1f77b4", "val": "#d9480f", "test": "#2b8a3e"}
 FONT = {"size": 16}
+
+
+def run_app() -> None:
+    """Run app.py in this script run: it sets up navigation and shows the page the URL asked for."""
+    import runpy
+
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "app.py"), run_name="__main__")
 
 
 # --- server-wide state --------------------------------------------------------------------------
