@@ -9,14 +9,26 @@ Map of the modules:
     presets       seed (the tutorial's SimpleCNN), seed-2conv, strong
     settings      TrainSettings, the training hyperparameters
     data          the Dataset shape (uint8 tensors in memory), splits, a generated data set
-    datasets      built-in data sets by name
+    datasets      data sets by name or path; the data folder
+    dataset_files one-file formats: the decoded cache and the bundled JPEG sample
+    image_import  the user's own images from a folder, zip or tar.gz, with limits
+    downloads     downloads with progress, checksum and no leftovers
+    torchvision_sets  CIFAR-10, MNIST, Fashion-MNIST through torchvision, cached
+    previews      class counts and sample images per class
     augment       batched random crop and flip
-    training      the Trainer: events, stop, divergence, run saving
+    devices       device and number format (bfloat16 where the hardware has it)
+    training      the Trainer: events, stop, divergence, run saving, speed techniques
+    jobs          background jobs (training, data loads) that pages poll
     metrics       accuracy, confusion matrix, per-class scores, top-k, most-confused pairs
-    inspection    filters, feature maps, class probabilities for one image
+    inspection    filters, feature maps, class probabilities for one image; tiles for display
+    convolution   the tutorial's first lesson: one kernel, ReLU, pooling
+    curves        the series a run's charts plot
     runs          the run store: one folder per run, atomic files, safetensors weights
     storage       atomic writes and append-only JSON lines
+    fields        checks for single configuration values
+    errors        the errors users can fix
     textlog       the tutorial-shaped training log
+    bench         the benchmark against the tutorial's pipeline
     cli           python -m cnn_core
 """
 
