@@ -50,6 +50,14 @@ def per_class_scores(matrix: torch.Tensor, classes: tuple[str, ...] | list[str])
     return scores
 
 
+def confusion_cell(
+    labels: torch.Tensor, predictions: torch.Tensor, true_class: int, predicted_class: int
+) -> torch.Tensor:
+    """Positions of the images behind one confusion-matrix cell: of class `true_class`, predicted
+    as `predicted_class` (e.g. the cats taken for dogs)."""
+    return ((labels == true_class) & (predictions == predicted_class)).nonzero().flatten()
+
+
 def top_k(probabilities: torch.Tensor, classes: tuple[str, ...] | list[str], k: int = 3) -> list[tuple[str, float]]:
     """The k most likely classes for one image, most likely first, as (name, probability)."""
     k = min(k, probabilities.numel())

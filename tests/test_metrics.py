@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from cnn_core.metrics import accuracy, confusion_matrix, most_confused, per_class_scores, summary, top_k
+from cnn_core.metrics import (
+    accuracy,
+    confusion_cell,
+    confusion_matrix,
+    most_confused,
+    per_class_scores,
+    summary,
+    top_k,
+)
 
 CLASSES = ("cat", "dog", "bird")
 #                        true:  cat cat cat dog dog bird bird bird
@@ -58,3 +66,12 @@ def test_summary_is_json_ready():
     result = summary(LABELS, probs, CLASSES)
     assert result["accuracy"] == pytest.approx(0.5)
     assert json.loads(json.dumps(result)) == result
+
+
+def test_the_images_behind_a_cell():
+    # The two cats taken for dogs are images 1 and 2; the bird taken for a dog is image 7.
+    assert confusion_cell(LABELS, PREDS, 0, 1).tolist() == [1, 2]
+    assert confusion_cell(LABELS, PREDS, 2, 1).tolist() == [7]
+    assert confusion_cell(LABELS, PREDS, 1, 2).tolist() == []
+    counts = confusion_matrix(LABELS, PREDS, 3)
+    assert all(len(confusion_cell(LABELS, PREDS, t, p)) == counts[t, p] for t in range(3) for p in range(3))

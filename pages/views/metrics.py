@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnn_core.errors import CnnCoreError
-from cnn_core.metrics import top_k
+from cnn_core.metrics import confusion_cell, top_k
 from pages import common
 
 st.title("Metrics")
@@ -156,7 +156,7 @@ except CnnCoreError as error:
     st.stop()
 probabilities = predictions["test_probabilities"].float()
 labels, said = predictions["test_labels"], probabilities.argmax(1)
-chosen = ((labels == classes.index(true_class)) & (said == classes.index(said_class))).nonzero().flatten()
+chosen = confusion_cell(labels, said, classes.index(true_class), classes.index(said_class))
 st.caption(
     f"{len(chosen)} test pictures of {true_class} that the network called {said_class}"
     + (" (showing the first 24)" if len(chosen) > 24 else "")
