@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Folder where the run is saved (default: $CNN_RUNS_DIR or {default_root()})",
     )
     train.add_argument("--no-save", action="store_true", help="Do not save the run.")
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        default=None,
+        help="Continue this saved run (its folder name in the runs folder) from its last completed epoch, "
+        "with its own settings and data set.",
+    )
     train.add_argument("--json", action="store_true", help="Print one JSON object with the results instead of the log.")
     train.add_argument(
         "--dry-run",
@@ -257,12 +264,6 @@ def _load_data(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import Trainer  # torch-heavy; keep --help fast
-
-    settings, strict = _settings(args)
-    dataset = _load_data(args)
-    architecture = _load_architecture(args, dataset.num_classes)
-    store = None if (args.no_save or args.dry_run) else RunStore(args.runs_dir)
     out = sys.stdout
 
     def show(event: dict) -> None:
@@ -270,8 +271,23 @@ def cmd_train(args: argparse.Namespace) -> int:
             for line in event_lines(event):
                 print(line, file=out, flush=True)
 
+    if args.resume:
+        trainer = _resume_trainer(args, show)
+    else:
+        trainer = _new_trainer(args, show)
+    settings, dataset, architecture = trainer.settings, trainer.dataset, trainer.architecture
+    return _train(args, trainer, settings, dataset, architecture, out)
+
+
+def _new_trainer(args: argparse.Namespace, show):
+    from .training import Trainer
+
+    settings, strict = _settings(args)
+    dataset = _load_data(args)
+    architecture = _load_architecture(args, dataset.num_classes)
+    store = None if (args.no_save or args.dry_run) else RunStore(args.runs_dir)
     try:
-        trainer = Trainer(
+        return Trainer(
             architecture,
             settings,
             dataset,
@@ -286,6 +302,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ArchitectureError as error:
         raise InputError(f"{'--arch ' + args.arch if args.arch else '--preset ' + args.preset}: {error}") from None
 
+
+def _resume_trainer(args: argparse.Namespace, show):
+    """Continue a saved run from its last epoch checkpoint, with its own settings and data set."""
+    from .training import Trainer
+
+    given = [option_name(f) for f in SETTING_OPTIONS if getattr(args, f) is not None]
+    if given or args.arch or args.dry_run or args.no_save:
+        extra = given[0] if given else "--arch" if args.arch else "--dry-run" if args.dry_run else "--no-save"
+        raise InputError(f"--resume continues a run with its own settings; leave out {extra}")
+    run = RunStore(args.runs_dir).get(args.resume)
+    args.dataset = run.config().get("dataset", {}).get("source", args.dataset)
+    return Trainer.resume(run, _load_data(args), on_event=show)
+
+
+def _train(args, trainer, settings, dataset, architecture, out) -> int:
     if not args.json:
         info = {
             "dataset": dataset.name,

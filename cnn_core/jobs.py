@@ -17,7 +17,7 @@ from typing import Any
 
 from .architecture import Architecture
 from .data import Dataset
-from .runs import RunStore
+from .runs import Run, RunStore
 from .settings import TrainSettings
 from .training import Trainer
 
@@ -122,6 +122,14 @@ class JobRegistry:
         the page can show the message), then train in the background."""
         job = Job("train", f"{architecture.name} on {dataset.name}")
         trainer = Trainer(architecture, settings, dataset, store=store, on_event=job.emit, preset=preset)
+        return self._start_trainer(job, trainer)
+
+    def start_resume(self, run: Run, dataset: Dataset) -> Job:
+        """Continue a saved run from its last epoch checkpoint, in the background."""
+        job = Job("train", f"{run.id} (resumed)")
+        return self._start_trainer(job, Trainer.resume(run, dataset, on_event=job.emit))
+
+    def _start_trainer(self, job: Job, trainer: Trainer) -> Job:
         job.trainer = trainer
         job._on_stop.append(trainer.stop)
 

@@ -16,6 +16,7 @@ exclusive mkdir, so two jobs can never write into the same one.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import shutil
@@ -32,7 +33,7 @@ from safetensors.torch import save as save_safetensors
 from .architecture import Architecture
 from .errors import RunStoreError
 from .model import CNN
-from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, read_json, read_jsonl
+from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, json_safe, read_json, read_jsonl
 
 RUNNING, COMPLETED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
     "running",
@@ -127,6 +128,13 @@ class Run:
     def history(self) -> list[dict]:
         return read_jsonl(self.path / "history.jsonl")
 
+    def rewrite_history(self, rows: list[dict]) -> None:
+        """Replace the history (atomically), e.g. to cut it back to a checkpoint before resuming."""
+        atomic_write_bytes(self.path / "history.jsonl", "".join(json.dumps(json_safe(r)) + "\n" for r in rows).encode())
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / "checkpoint.safetensors").exists()
+
     def save_metrics(self, metrics: dict) -> None:
         atomic_write_json(self.path / "metrics.json", metrics)
 
@@ -149,6 +157,11 @@ class Run:
             data = path.read_bytes()
         except FileNotFoundError:
             raise RunStoreError(f"run {self.id} has no saved {what}") from None
+        if data[:1] == b"\x80" or data[:2] == b"PK":  # a pickle, or torch.save's zip of pickles
+            raise RunStoreError(
+                f"run {self.id}: {name} is not a weights file (it is a Python pickle, which could run code "
+                "when opened; this app only reads safetensors)"
+            )
         try:
             # safetensors parses a JSON header and raw arrays: nothing in the file can run code.
             return load_safetensors(data)

@@ -29,12 +29,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from . import checkpoints
 from . import metrics as metrics_lib
 from .architecture import Architecture
 from .augment import random_crop_flip
 from .data import Dataset, Split, plan_split
 from .devices import resolve_device, resolve_precision
-from .errors import ConfigError
+from .errors import CnnCoreError, ConfigError, RunStoreError
 from .model import CNN, build_model
 from .runs import COMPLETED, DIVERGED, FAILED, RUNNING, STOPPED, Run, RunStore
 from .settings import TrainSettings
@@ -159,6 +160,42 @@ class Trainer:
         self.progress: dict[str, Any] = {"status": "ready", "fraction": 0.0}
         self.history: list[Event] = []
         self._stop = threading.Event()
+        self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
+
+    @classmethod
+    def resume(cls, run: Run, dataset: Dataset, *, on_event: Callable[[Event], None] | None = None) -> Trainer:
+        """A trainer that continues `run` from its last epoch checkpoint, in the same folder.
+
+        The history is cut back to that epoch first, so no row appears twice. Raises RunStoreError
+        if the run has no checkpoint or was trained on other data."""
+        config = run.config()
+        try:
+            architecture = Architecture.from_dict(config["architecture"])
+            settings = TrainSettings.from_dict(config["settings"])
+        except (KeyError, CnnCoreError) as error:
+            raise RunStoreError(f"run {run.id}: its configuration cannot be read ({error})") from None
+        trained_on = config.get("dataset", {})
+        if (trained_on.get("name"), trained_on.get("train_images"), trained_on.get("test_images")) != (
+            dataset.name,
+            len(dataset.train_labels),
+            len(dataset.test_labels),
+        ):
+            raise RunStoreError(
+                f"run {run.id} was trained on '{trained_on.get('name')}'; load that data set to resume it"
+            )
+        checkpoint = checkpoints.load(run.path / checkpoints.FILENAME, f"run {run.id}")
+        trainer = cls(architecture, settings, dataset, on_event=on_event, preset=config.get("preset"))
+        epoch = checkpoint["counters"]["epoch"]
+        kept = [
+            row
+            for row in run.history()
+            if row.get("epoch", 0) <= epoch and not (row.get("kind") == "epoch" and not row.get("complete", True))
+        ]
+        run.rewrite_history(kept)
+        trainer.history = kept
+        trainer.run_record = run
+        trainer._resume = checkpoint
+        return trainer
 
     # ----------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -209,7 +246,9 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train to the end, a stop request, or divergence. Never raises for a training failure:
         the result says "failed" with a message, and the traceback goes to the log."""
-        if self.store is not None:
+        if self._resume is not None:
+            self.run_record.write_status(RUNNING, "resumed")
+        elif self.store is not None:
             label = self.preset or self.architecture.name
             self.run_record = self.store.create(self.config(), label=label)
         try:
@@ -289,13 +328,18 @@ class Trainer:
 
         status, message = COMPLETED, "training finished"
         start_loss: float | None = None
-        good_weights = _snapshot(model)
-        start = time.perf_counter()
-        step_seconds, images_seen, step = 0.0, 0, 0
-        epochs_completed = 0
+        step_seconds, images_seen, step, epochs_completed, elapsed_before = 0.0, 0, 0, 0, 0.0
         val_loss = val_acc = None
+        if self._resume is not None:
+            counters = checkpoints.restore(self._resume, model, optimizer, scheduler, shuffle_gen, augment_gen)
+            epochs_completed, step = counters["epoch"], counters["step"]
+            images_seen, step_seconds = counters["images_seen"], counters["step_seconds"]
+            start_loss, elapsed_before = counters["start_loss"], counters["elapsed"]
+            val_loss, val_acc = counters["val_loss"], counters["val_accuracy"]
+        good_weights = _snapshot(model)
+        start = time.perf_counter() - elapsed_before
 
-        for epoch in range(1, s.epochs + 1):
+        for epoch in range(epochs_completed + 1, s.epochs + 1):
             model.train()
             order = torch.randperm(n_train, generator=shuffle_gen).to(device)
             interval_loss, interval_batches, interval_start = 0.0, 0, time.perf_counter()
@@ -403,6 +447,26 @@ class Trainer:
                     "epoch_images_per_second": epoch_seen / epoch_train_seconds if epoch_train_seconds else 0.0,
                 }
             )
+            if self.run_record is not None and status == COMPLETED:
+                # Weights, optimizer, schedule and random state: enough to resume after a crash.
+                checkpoints.save(
+                    self.run_record.path / checkpoints.FILENAME,
+                    model,
+                    optimizer,
+                    scheduler,
+                    shuffle_gen,
+                    augment_gen,
+                    {
+                        "epoch": epoch,
+                        "step": step,
+                        "images_seen": images_seen,
+                        "step_seconds": step_seconds,
+                        "start_loss": start_loss,
+                        "elapsed": elapsed,
+                        "val_loss": val_loss,
+                        "val_accuracy": val_acc,
+                    },
+                )
             self._heartbeat(epochs_completed)
             if status != COMPLETED:
                 break

@@ -138,6 +138,22 @@ if len(chosen) == 1:
             for field, value in settings.to_dict().items():
                 st.session_state[f"w_{field}"] = value
             st.switch_page(common.PAGES["train"])
+    if info.status in ("interrupted", "stopped") and run.has_checkpoint():
+        source = run.config().get("dataset", {}).get("source", info.dataset)
+        if st.button(
+            "Resume training",
+            icon=":material/resume:",
+            disabled=not common.dataset_ready(source),
+            help="Continues from the last completed epoch, with the same settings, in the same run.",
+        ):
+            try:
+                job = common.registry().start_resume(run, common.get_dataset(source))
+            except CnnCoreError as error:
+                common.error_box(error)
+            else:
+                st.session_state["job_id"] = job.id
+                st.query_params["job"] = job.id
+                st.switch_page(common.PAGES["train"])
     with d:
         confirm = st.checkbox("Yes, delete it", key=f"confirm_{info.id}")
         if st.button("Delete run", icon=":material/delete:", disabled=not confirm):
