@@ -24,6 +24,7 @@ Map of the modules:
     convolution   the tutorial's first lesson: one kernel, ReLU, pooling
     curves        the series a run's charts plot
     runs          the run store: one folder per run, atomic files, safetensors weights
+    checkpoints   epoch checkpoints (weights, optimizer, schedule, random state) for resuming
     storage       atomic writes and append-only JSON lines
     fields        checks for single configuration values
     errors        the errors users can fix
