@@ -140,3 +140,12 @@ def test_a_reloaded_tab_finds_its_running_job_from_the_url(app, tmp_path):
         time.sleep(0.5)
         reloaded.run()
     assert "Run stopped" in reloaded.warning[0].value
+
+
+def test_a_network_edited_before_the_first_train_visit_is_kept(app):
+    app.switch_page(page("architecture")).run()
+    app.selectbox(key="w_arch_preset").select("seed-2conv").run()
+    next(b for b in app.button if b.label == "Load it").click().run()
+    app.switch_page(page("train")).run()
+    assert_clean(app, "train")
+    assert any("154,542 parameters" in c.value for c in app.caption)

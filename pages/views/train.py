@@ -51,8 +51,11 @@ job = registry.get(st.session_state.get("job_id") or st.query_params.get("job"))
 if job is not None:
     st.session_state["job_id"] = job.id
 if "w_preset" not in st.session_state:
-    apply_preset("seed")
-    st.session_state["w_preset"] = "seed"
+    # First visit: the tutorial's settings, but keep a network already chosen on the Architecture page.
+    for field, value in PRESETS["seed"].settings.to_dict().items():
+        st.session_state.setdefault(f"w_{field}", value)
+    st.session_state.setdefault("preset", "seed")
+    st.session_state["w_preset"] = st.session_state["preset"]
 
 st.title("Train a network")
 setup, live = st.columns([2, 3], gap="large")
