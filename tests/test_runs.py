@@ -148,3 +148,18 @@ def test_damaged_or_foreign_weights_are_refused_by_name(finished, tmp_path):
     finally:
         (run.path / "weights.safetensors").write_bytes(good)
     assert run.load_model() is not None
+
+
+def test_a_killed_but_uncollected_process_counts_as_gone():
+    from cnn_core.runs import _alive, _process_started
+
+    proc = subprocess.Popen(["sleep", "30"])
+    started = _process_started(proc.pid)
+    assert _alive(proc.pid, started)
+    proc.kill()
+    time.sleep(0.3)  # dead, but not yet waited for: a zombie
+    try:
+        assert not _alive(proc.pid, started)
+    finally:
+        proc.wait()
+    assert not _alive(proc.pid, started)
