@@ -2,14 +2,22 @@
 
 The app keeps one JobRegistry per server (Streamlit's st.cache_resource holds it) and reaches a
 job by its id, which a browser tab keeps in its URL, so a reloaded tab finds its job again and
-two tabs can each run their own. A job runs in a daemon thread and records what happens as
-events; pages poll `job.events_since(n)` and `job.progress` without ever blocking on it.
+two tabs can each run their own. A job records what happens as events; pages poll
+`job.events_since(n)` and `job.trainer.progress` without ever blocking on it.
+
+Training can run in a thread of this process, or (processes=True, what the app uses) in a
+process of its own: PyTorch trains about half as fast in a non-main thread here (OpenMP and
+oneDNN are at their best on a process's main thread), and a separate process also keeps the
+web server's Python threads from sharing the interpreter lock with the training loop.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -72,10 +80,11 @@ class Job:
 class JobRegistry:
     """Every job of this server, by id. Keeps the most recent finished jobs, drops older ones."""
 
-    def __init__(self, keep_finished: int = 50):
+    def __init__(self, keep_finished: int = 50, processes: bool = False):
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.keep_finished = keep_finished
+        self.processes = processes
 
     def get(self, job_id: str | None) -> Job | None:
         with self._lock:
@@ -127,10 +136,12 @@ class JobRegistry:
     def start_resume(self, run: Run, dataset: Dataset) -> Job:
         """Continue a saved run from its last epoch checkpoint, in the background."""
         job = Job("train", f"{run.id} (resumed)")
-        return self._start_trainer(job, Trainer.resume(run, dataset, on_event=job.emit))
+        return self._start_trainer(job, Trainer.resume(run, dataset, on_event=job.emit), resume=run)
 
-    def _start_trainer(self, job: Job, trainer: Trainer) -> Job:
+    def _start_trainer(self, job: Job, trainer: Trainer, resume: Run | None = None) -> Job:
         job.trainer = trainer
+        if self.processes and trainer.dataset.source:
+            return self.start(job, lambda job: _train_in_process(job, trainer, resume))
         job._on_stop.append(trainer.stop)
 
         def work(job: Job):
@@ -149,3 +160,64 @@ class JobRegistry:
             job.progress = {"phase": phase, "done": done, "total": total}
 
         return self.start(job, lambda job: load(progress=progress, should_stop=lambda: job.stop_requested))
+
+
+# --- training in a process of its own -----------------------------------------------------------------
+def _train_in_process(job: Job, trainer: Trainer, resume: Run | None) -> dict:
+    """Run `trainer`'s job in a child process (`python -m cnn_core.worker`) and relay its events.
+
+    The child rebuilds the trainer from plain values (settings, architecture, the data set's name
+    or path) sent as one JSON line; it answers with JSON lines on its stdout, and a "stop" line on
+    its stdin asks it to stop. Its log goes to this process's stderr."""
+    spec = {
+        "architecture": trainer.architecture.to_dict(),
+        "settings": trainer.settings.to_dict(),
+        "dataset": trainer.dataset.source,
+        "runs_dir": str(trainer.store.root) if trainer.store is not None else None,
+        "preset": trainer.preset,
+        "resume": str(resume.path) if resume is not None else None,
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cnn_core.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+    def ask_to_stop() -> None:
+        try:
+            child.stdin.write("stop\n")
+            child.stdin.flush()
+        except (OSError, ValueError):
+            pass  # already gone
+
+    job._on_stop.append(ask_to_stop)
+    child.stdin.write(json.dumps(spec) + "\n")
+    child.stdin.flush()
+    result = None
+    for line in child.stdout:
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kind, payload = message.get("type"), message.get("data")
+        if kind == "event":
+            if payload.get("kind") == "start" and payload.get("run_dir"):
+                trainer.run_record = Run(payload["run_dir"])
+            if payload.get("kind") in ("batch", "epoch"):
+                trainer.history.append(payload)
+            job.emit(payload)
+        elif kind == "progress":
+            trainer.progress = payload
+        elif kind == "result":
+            result = payload
+        elif kind == "error":
+            child.wait(timeout=30)
+            raise RuntimeError(payload)
+    child.wait(timeout=60)
+    if result is None:
+        raise RuntimeError("the training process stopped unexpectedly; the run keeps what it saved")
+    if result.get("status") == "failed":
+        raise RuntimeError(result.get("message"))
+    return result

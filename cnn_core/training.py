@@ -313,6 +313,7 @@ class Trainer:
         self._emit(
             {
                 "kind": "start",
+                "run_dir": str(self.run_record.path) if self.run_record else None,
                 "epochs": s.epochs,
                 "batches_per_epoch": self.batches_per_epoch,
                 "train_images": n_train,

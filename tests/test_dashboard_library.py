@@ -129,3 +129,24 @@ def test_curves_follow_the_history():
     c = curves(history)
     assert c.batch_x == [0.5, 1.0] and c.batch_loss == [2.0, 1.5]
     assert c.epoch_x == [1.0] and c.val_accuracy == [0.4]
+
+
+def test_training_in_a_process_of_its_own_relays_events_and_stops(tmp_path):
+    from cnn_core.datasets import load_dataset
+
+    data = load_dataset("synthetic")  # a data set the child process can load again by name
+    registry, store = JobRegistry(processes=True), RunStore(tmp_path)
+    done = registry.start_training(PRESETS["seed"].architecture, TrainSettings(epochs=1), data, store)
+    wait(done)
+    assert done.status == "done" and done.result["status"] == "completed"
+    kinds = [e["kind"] for e in done.events_since(0)]
+    assert kinds[0] == "start" and kinds[-1] == "end" and "epoch" in kinds
+    assert done.trainer.run_record is not None and done.trainer.progress["status"] == "completed"
+    long = registry.start_training(PRESETS["seed"].architecture, TrainSettings(epochs=500, batch_size=4), data, store)
+    deadline = time.monotonic() + 60
+    while not any(e["kind"] == "batch" for e in long.events_since(0)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    long.stop()
+    wait(long)
+    assert long.result["status"] == "stopped"
+    assert sorted(info.status for info in store.list()) == ["completed", "stopped"]

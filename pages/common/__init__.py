@@ -52,8 +52,9 @@ def run_app() -> None:
 # --- server-wide state --------------------------------------------------------------------------
 @st.cache_resource
 def registry() -> JobRegistry:
-    """One job registry per server: training runs and downloads live here, not in a session."""
-    return JobRegistry()
+    """One job registry per server: training runs and downloads live here, not in a session.
+    Each training run gets a process of its own (see cnn_core.jobs for why)."""
+    return JobRegistry(processes=True)
 
 
 def store() -> RunStore:
@@ -216,6 +217,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go
         font=FONT,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"orientation": "h", "y": -0.25},
+        uirevision=title,  # keep zoom and layout between redraws instead of rebuilding them
     )
     return fig
 

@@ -339,8 +339,9 @@ def draw_job() -> None:
         st.error(f"The run failed: {current.error}")
     for note in trainer.split.notes:
         st.caption(note)
-    st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
-    st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
+    # No toolbar while live: less for the browser to redraw every second.
+    st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}", config={"displayModeBar": False})
+    st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}", config={"displayModeBar": False})
     with st.expander("Training log (the tutorial's format)"):
         info = {
             "dataset": trainer.dataset.name,
@@ -349,8 +350,10 @@ def draw_job() -> None:
             "device": str(trainer.device),
             **{f"{k}_images": v for k, v in trainer.split_sizes().items() if k != "notes"},
         }
-        lines = header_lines(trainer.settings, info) + [line for e in events for line in event_lines(e)]
-        st.code("\n".join(lines), language=None)
+        lines = [line for e in events for line in event_lines(e)]
+        if current.running and len(lines) > 30:  # while it runs, the latest lines: cheap to redraw
+            lines = ["...", *lines[-30:]]
+        st.code("\n".join(header_lines(trainer.settings, info) + lines), language=None)
     if not current.running and st.session_state.get("following") == current.id:
         # Finished since the last poll: show the new run everywhere, and stop polling.
         del st.session_state["following"]
