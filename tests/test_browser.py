@@ -8,6 +8,7 @@ failure, since .ci/run installs it. Screenshots of the main pages go to $SCREENS
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -138,10 +139,11 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     page.goto(f"{server}/train")
     settle(page)
     shoot(page, "train")
-    start_training(page, epochs=2)
+    start_training(page, epochs=10)
     expect(page.get_by_text("images/s")).to_be_visible(timeout=30_000)
     expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
-    expect(page.get_by_text("Epoch 2 of 2")).to_be_visible(timeout=60_000)  # a curve with some points
+    # A curve with some points; the run is fast, so accept any later epoch the poll happens to show.
+    expect(page.get_by_text(re.compile(r"Epoch ([3-9]|10) of 10")).first).to_be_visible(timeout=60_000)
     page.locator("h1").first.scroll_into_view_if_needed()
     shoot(page, "train-live")
     expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=180_000)
@@ -157,7 +159,7 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     start_training(page, epochs=1)
     expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=180_000)
     expect(other.get_by_text("images/s")).to_be_visible()  # still training, undisturbed
-    other.get_by_role("button", name="Stop").click()
+    other.get_by_role("button", name="Stop").first.click()  # a redraw may briefly show two
     expect(other.get_by_test_id("stAlertContentWarning")).to_contain_text("Run stopped", timeout=60_000)
     assert_no_exception(other, "train after Stop")
 
