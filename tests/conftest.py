@@ -1,9 +1,39 @@
 """Shared fixtures: small generated data sets, so every test runs on a fresh machine offline."""
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
 from cnn_core.data import make_synthetic
+from cnn_core.runs import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train_then_kill(args: list[str], runs_dir: Path, ready, timeout: float = 120) -> None:
+    """Start `python -m cnn_core train ARGS --runs-dir RUNS_DIR`, wait until `ready(run)` holds for
+    its run, then kill it with SIGKILL, as a crash or a power cut would."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnn_core", "train", *args, "--runs-dir", str(runs_dir)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = RunStore(runs_dir).runs()
+            if runs and ready(runs[0]):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,10 @@ class _Exploit:
 def two_runs(tiny_data, tmp_path):
     store = RunStore(tmp_path / "runs")
     settings = TrainSettings(epochs=1, train_samples=100, val_samples=20, test_samples=50)
-    ids = [Path(Trainer(PRESETS["seed"].architecture, settings, tiny_data, store=store).run().run_dir).name
-           for _ in range(2)]
+    ids = [
+        Path(Trainer(PRESETS["seed"].architecture, settings, tiny_data, store=store).run().run_dir).name
+        for _ in range(2)
+    ]
     return store, ids
 
 
@@ -74,8 +76,16 @@ def test_damaged_weights_are_named_and_every_other_run_still_works(two_runs, dam
 
 
 def test_data_that_normalises_to_infinity_stops_as_diverged(tiny_data, tmp_path):
-    broken = Dataset("broken", tiny_data.classes, tiny_data.train_images, tiny_data.train_labels,
-                     tiny_data.test_images, tiny_data.test_labels, mean=(0.5, 0.5, 0.5), std=(0.0, 0.0, 0.0))
+    broken = Dataset(
+        "broken",
+        tiny_data.classes,
+        tiny_data.train_images,
+        tiny_data.train_labels,
+        tiny_data.test_images,
+        tiny_data.test_labels,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.0, 0.0, 0.0),
+    )
     trainer = Trainer(PRESETS["seed"].architecture, TrainSettings(epochs=2), broken, store=RunStore(tmp_path))
     result = trainer.run()
     assert result.status == "diverged" and result.message == EXPLODED
@@ -115,8 +125,13 @@ def test_non_image_bytes_named_png_are_refused_with_a_message():
 def test_an_unknown_key_in_an_imported_architecture_exits_2_naming_it(tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text('{"layers": [{"type": "linear", "out_features": 10}], "colour": "blue"}')
-    out = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--arch", str(arch), "--dry-run"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--arch", str(arch), "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "colour" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 

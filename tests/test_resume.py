@@ -1,13 +1,12 @@
 """A run cut off mid-way resumes from its last epoch checkpoint and ends where it would have."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import train_then_kill
 
 from cnn_core.errors import RunStoreError
 from cnn_core.presets import PRESETS
@@ -50,26 +49,19 @@ def test_stopped_then_resumed_equals_uninterrupted(tiny_data, tmp_path, preset):
 
 def test_a_killed_command_line_run_resumes_from_the_command_line(tmp_path):
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_core", "train", "--epochs", "4", "--dataset", "synthetic", "--batch-size", "8",
-         "--runs-dir", str(runs_dir)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = RunStore(runs_dir).runs()
-            if runs and runs[0].has_checkpoint() and len(runs[0].history()) > 14:  # into epoch 2
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    train_then_kill(
+        ["--epochs", "4", "--dataset", "synthetic", "--batch-size", "8"],
+        runs_dir,
+        lambda run: run.has_checkpoint() and len(run.history()) > 14,
+    )  # into epoch 2
     (info,) = RunStore(runs_dir).list()
     assert info.status == "interrupted"
     out = subprocess.run(
         [sys.executable, "-m", "cnn_core", "train", "--resume", info.id, "--runs-dir", str(runs_dir), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -87,8 +79,9 @@ def test_a_run_without_a_checkpoint_or_on_other_data_is_refused(tiny_data, tmp_p
         trainer.stop()
 
     store = RunStore(tmp_path)
-    trainer = Trainer(PRESETS["seed"].architecture, TrainSettings(epochs=2), tiny_data, store=store,
-                      on_event=stop_at_once)
+    trainer = Trainer(
+        PRESETS["seed"].architecture, TrainSettings(epochs=2), tiny_data, store=store, on_event=stop_at_once
+    )
     result = trainer.run()
     run = store.get(Path(result.run_dir).name)
     with pytest.raises(RunStoreError, match="no checkpoint"):

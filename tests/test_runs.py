@@ -1,14 +1,13 @@
 """The run store: round trips, interrupted runs, atomic writes, refusals of bad weights."""
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_then_kill
 
 from cnn_core import storage
 from cnn_core.errors import RunStoreError
@@ -80,22 +79,7 @@ def test_delete_removes_only_that_run(tiny_data, tmp_path):
 
 def test_a_killed_training_lists_as_interrupted_with_its_history(tmp_path):
     runs_dir = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_core", "train", "--epochs", "200", "--runs-dir", str(runs_dir)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            runs = RunStore(runs_dir).runs()
-            if runs and len(runs[0].history()) >= 12:  # past the first epoch
-                break
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    train_then_kill(["--epochs", "200"], runs_dir, lambda run: len(run.history()) >= 12)  # past epoch 1
     (info,) = RunStore(runs_dir).list()
     assert info.status == "interrupted"
     history = RunStore(runs_dir).get(info.id).history()
