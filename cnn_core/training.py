@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -107,8 +108,6 @@ def estimate_memory_bytes(report: ShapeReport, batch_size: int) -> int:
 
 def available_memory_bytes() -> int | None:
     try:
-        import os
-
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
@@ -201,10 +200,6 @@ class Trainer:
     def stop(self) -> None:
         """Ask the run to end after the current batch. Safe to call from any thread."""
         self._stop.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
 
     def _emit(self, event: Event, record: bool = True) -> None:
         if record:

@@ -15,6 +15,13 @@ from cnn_core.runs import RunStore
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m cnn_core ARGS` from the repository, as a user runs it; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "cnn_core", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def train_then_kill(args: list[str], runs_dir: Path, ready, timeout: float = 120) -> None:
     """Start `python -m cnn_core train ARGS --runs-dir RUNS_DIR`, wait until `ready(run)` holds for
     its run, then kill it with SIGKILL, as a crash or a power cut would."""

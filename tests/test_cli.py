@@ -1,11 +1,10 @@
 """The command line as a user runs it: a real subprocess, real exit codes, real output."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 from cnn_core.cli import SETTING_OPTIONS, build_parser, option_name
 from cnn_core.settings import TrainSettings
@@ -22,12 +21,6 @@ JSON_KEYS = {
     "run_dir",
     "dataset",
 }
-
-
-def cli(*args, cwd=ROOT, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "cnn_core", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_train_json_reports_every_key(tmp_path):

@@ -7,8 +7,6 @@ import json
 import os
 import pickle
 import struct
-import subprocess
-import sys
 import tarfile
 import zipfile
 import zlib
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import cli
 from PIL import Image
 
 from cnn_core import datasets, torchvision_sets
@@ -405,24 +404,16 @@ def test_previews(tiny_data):
 
 def test_train_on_an_archive_path_from_the_command_line(tmp_path):
     archive = make_tar(tmp_path / "colours.tar.gz", class_files(per_class=10))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cnn_core",
-            "train",
-            "--dataset",
-            str(archive),
-            "--epochs",
-            "1",
-            "--json",
-            "--no-save",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = cli(
+        "train",
+        "--dataset",
+        str(archive),
+        "--epochs",
+        "1",
+        "--json",
+        "--no-save",
+        "--data-dir",
+        str(tmp_path / "data"),
         timeout=300,
     )
     assert out.returncode == 0, out.stderr

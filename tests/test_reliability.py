@@ -4,14 +4,13 @@ covered next to the feature they guard (those are named in that document)."""
 import io
 import os
 import pickle
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import cli
 from PIL import Image
 
 from cnn_core.data import Dataset
@@ -125,13 +124,7 @@ def test_non_image_bytes_named_png_are_refused_with_a_message():
 def test_an_unknown_key_in_an_imported_architecture_exits_2_naming_it(tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text('{"layers": [{"type": "linear", "out_features": 10}], "colour": "blue"}')
-    out = subprocess.run(
-        [sys.executable, "-m", "cnn_core", "train", "--arch", str(arch), "--dry-run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = cli("train", "--arch", str(arch), "--dry-run", timeout=120)
     assert out.returncode == 2 and "colour" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 

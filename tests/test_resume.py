@@ -1,12 +1,10 @@
 """A run cut off mid-way resumes from its last epoch checkpoint and ends where it would have."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import train_then_kill
+from conftest import cli, train_then_kill
 
 from cnn_core.errors import RunStoreError
 from cnn_core.presets import PRESETS
@@ -56,13 +54,7 @@ def test_a_killed_command_line_run_resumes_from_the_command_line(tmp_path):
     )  # into epoch 2
     (info,) = RunStore(runs_dir).list()
     assert info.status == "interrupted"
-    out = subprocess.run(
-        [sys.executable, "-m", "cnn_core", "train", "--resume", info.id, "--runs-dir", str(runs_dir), "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = cli("train", "--resume", info.id, "--runs-dir", str(runs_dir), "--json", timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["status"] == "completed" and result["epochs_completed"] == 4

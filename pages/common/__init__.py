@@ -8,7 +8,6 @@ the running job's id also in the URL so a reloaded tab finds it again.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -282,7 +281,3 @@ def probabilities_figure(probabilities: torch.Tensor, classes: tuple[str, ...], 
     )
     fig.update_xaxes(range=[0, 110])
     return _layout(fig, title, "probability (%)", "", height=40 * len(classes) + 80)
-
-
-def data_folder_note() -> str:
-    return str(Path(os.environ.get("CNN_DATA_DIR") or "data").resolve())

@@ -53,31 +53,17 @@ b.plotly_chart(common.accuracy_figure(history), key="m_acc")
 st.subheader("Class by class")
 scores = pd.DataFrame(test["per_class"]).rename(columns={"name": "class"})
 left, right = st.columns([2, 3])
-left.dataframe(
-    scores,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "precision": st.column_config.ProgressColumn(
-            "precision",
-            min_value=0,
-            max_value=1,
-            format="percent",
-            help="Of the pictures it called this class, the share that were.",
-        ),
-        "recall": st.column_config.ProgressColumn(
-            "recall",
-            min_value=0,
-            max_value=1,
-            format="percent",
-            help="Of the pictures of this class, the share it found.",
-        ),
-        "f1": st.column_config.ProgressColumn(
-            "F1", min_value=0, max_value=1, format="percent", help="One number balancing precision and recall."
-        ),
-        "support": st.column_config.NumberColumn("pictures", help="Test pictures of this class."),
-    },
-)
+SCORE_HELP = {
+    "precision": ("precision", "Of the pictures it called this class, the share that were."),
+    "recall": ("recall", "Of the pictures of this class, the share it found."),
+    "f1": ("F1", "One number balancing precision and recall."),
+}
+columns_config = {
+    key: st.column_config.ProgressColumn(label, min_value=0, max_value=1, format="percent", help=text)
+    for key, (label, text) in SCORE_HELP.items()
+}
+columns_config["support"] = st.column_config.NumberColumn("pictures", help="Test pictures of this class.")
+left.dataframe(scores, hide_index=True, width="stretch", column_config=columns_config)
 bars = go.Figure()
 for column, colour in (("precision", "#1f77b4"), ("recall", "#d9480f"), ("f1", "#2b8a3e")):
     bars.add_bar(
