@@ -149,3 +149,9 @@ def test_a_network_edited_before_the_first_train_visit_is_kept(app):
     app.switch_page(page("train")).run()
     assert_clean(app, "train")
     assert any("154,542 parameters" in c.value for c in app.caption)
+
+
+def test_train_previews_the_data_set(app):
+    app.switch_page(page("train")).run()
+    assert any("airplane: 1,000" in c.value for c in app.caption)  # class counts of the sample
+    assert len(app.get("image")) == 1  # ten pictures of every class

@@ -12,6 +12,7 @@ from cnn_core.data import plan_split
 from cnn_core.datasets import DESCRIPTIONS, catalog, data_dir, load_dataset
 from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.presets import PRESETS
+from cnn_core.previews import class_counts, image_grid, samples_per_class
 from cnn_core.settings import DEVICES, HELP, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.storage import atomic_write_bytes
@@ -170,6 +171,16 @@ with setup:
             f"{len(dataset.train_labels):,} training and {len(dataset.test_labels):,} test images · "
             f"{'x'.join(map(str, dataset.input_shape))} · {dataset.num_classes} classes"
         )
+        with st.expander("See the pictures"):
+            counts = class_counts(dataset)
+            st.caption(" · ".join(f"{name}: {count:,}" for name, count in counts))
+            grid = image_grid(samples_per_class(dataset, per_class=10))
+            st.image(
+                common.to_image(common.enlarge(grid, 2)),
+                caption="Ten training pictures of every class, one class per row (in the order above)",
+                width="stretch",
+            )
+
 
 # --- 2. network -----------------------------------------------------------------------------------------
 with setup:
