@@ -35,9 +35,12 @@ def save(
 ) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     state = optimizer.state_dict()
+    params = [p for group in optimizer.param_groups for p in group["params"]]  # state_dict's numbering
     for index, values in state["state"].items():
         for name, value in values.items():
             if isinstance(value, torch.Tensor):
+                if value.shape == params[index].shape:  # in the order the model saves its weights in
+                    value = model.canonical(params[index], value)
                 tensors[f"optimizer.{index}.{name}"] = value.detach().cpu().contiguous()
     tensors["rng.shuffle"] = shuffle_gen.get_state()
     tensors["rng.augment"] = augment_gen.get_state().cpu()
@@ -84,12 +87,13 @@ def restore(
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": checkpoint["param_groups"]})
-    # Saved tensors are plain contiguous; a channels-last weight needs its optimizer state in the
-    # same layout, or a fused step pairs the wrong elements.
+    # Saved tensors are plain contiguous and in the saved order; a weight that trains channels-last
+    # or with permuted columns needs its optimizer state the same way, or a fused step pairs the
+    # wrong elements.
     for param, values in optimizer.state.items():
         for name, value in values.items():
             if isinstance(value, torch.Tensor) and value.shape == param.shape:
-                values[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+                values[name] = torch.empty_like(param, dtype=value.dtype).copy_(model.internal(param, value))
     if scheduler is not None and checkpoint["scheduler"] is not None:
         scheduler.load_state_dict(checkpoint["scheduler"])
     shuffle_gen.set_state(tensors["rng.shuffle"])

@@ -69,14 +69,87 @@ class CNN(nn.Module):
         self.layers = nn.ModuleList(_module(layer, shape) for layer, shape in zip(arch.layers, in_shapes, strict=True))
         # The flatten is implied before the first linear layer.
         self.flatten_before = next(i for i, layer in enumerate(arch.layers) if isinstance(layer, Linear))
+        self.flatten_shape = tuple(in_shapes[self.flatten_before])
+        self.hwc_flatten = False
+        self.swap_relu_pool = False
+        # ReLU directly followed by max pooling: max(relu(a), relu(b), ...) = relu(max(a, b, ...)),
+        # and the gradient goes to the same pixel, so the pair can run as pool-then-ReLU, whose
+        # ReLU touches a quarter of the values. Only the trainer asks for it (swap_relu_pool), as a
+        # forward hook on either layer would see different tensors.
+        self.relu_pool_pairs = {
+            i
+            for i in range(len(arch.layers) - 1)
+            if isinstance(arch.layers[i], Activation)
+            and arch.layers[i].kind == "relu"
+            and isinstance(arch.layers[i + 1], Pool)
+            and arch.layers[i + 1].kind == "max"
+            and i + 1 != self.flatten_before
+        }
+        self.register_state_dict_post_hook(_weights_out_in_chw_order)
+        self.register_load_state_dict_pre_hook(_weights_in_from_chw_order)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.mean) / self.std
-        for i, layer in enumerate(self.layers):
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Floats in [0, 1] -> the inputs the first layer sees."""
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+        if not normalized:
+            x = self.normalize(x)
+        i = 0
+        while i < len(self.layers):
             if i == self.flatten_before:
-                x = x.flatten(1)
-            x = layer(x)
+                # (H, W, C) order is a free view of a channels-last tensor; (C, H, W) order is a copy
+                # forwards and another backwards, a tenth of a SimpleCNN training step.
+                x = x.permute(0, 2, 3, 1).flatten(1) if self.hwc_flatten else x.flatten(1)
+            if self.swap_relu_pool and i in self.relu_pool_pairs:
+                x = self.layers[i](self.layers[i + 1](x))
+                i += 2
+                continue
+            x = self.layers[i](x)
+            i += 1
         return x
+
+    def use_hwc_flatten(self, on: bool = True) -> CNN:
+        """Flatten feature maps in (height, width, channel) order, for training in channels-last
+        memory. The first linear layer's weight columns are permuted in place to match, so the
+        outputs do not change; state_dict() and load_state_dict() keep the usual (channel, height,
+        width) order, so saved weights are the same either way."""
+        if on != self.hwc_flatten and len(self.flatten_shape) == 3:
+            linear = self.layers[self.flatten_before]
+            with torch.no_grad():
+                linear.weight.copy_(self._reorder(linear.weight, to_hwc=on))
+            self.hwc_flatten = on
+        return self
+
+    def _reorder(self, weight: torch.Tensor, to_hwc: bool) -> torch.Tensor:
+        c, h, w = self.flatten_shape
+        if to_hwc:
+            return weight.reshape(-1, c, h, w).permute(0, 2, 3, 1).reshape(weight.shape)
+        return weight.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(weight.shape)
+
+    def canonical(self, param: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """`value` (the parameter itself, or optimizer state shaped like it) in the saved order."""
+        if self.hwc_flatten and param is self.layers[self.flatten_before].weight:
+            return self._reorder(value, to_hwc=False)
+        return value
+
+    def internal(self, param: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """The inverse of canonical(): a saved tensor shaped like `param`, in the order it trains in."""
+        if self.hwc_flatten and param is self.layers[self.flatten_before].weight:
+            return self._reorder(value, to_hwc=True)
+        return value
+
+
+def _weights_out_in_chw_order(module: CNN, state_dict, prefix: str, local_metadata) -> None:
+    if module.hwc_flatten:
+        key = f"{prefix}layers.{module.flatten_before}.weight"
+        state_dict[key] = module._reorder(state_dict[key], to_hwc=False)
+
+
+def _weights_in_from_chw_order(module: CNN, state_dict, prefix: str, *args) -> None:
+    key = f"{prefix}layers.{module.flatten_before}.weight"
+    if module.hwc_flatten and key in state_dict:
+        state_dict[key] = module._reorder(state_dict[key], to_hwc=True)
 
 
 def build_model(

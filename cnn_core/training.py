@@ -48,6 +48,7 @@ EXPLODED = "the loss exploded; lower the learning rate"
 EXPLOSION_FACTOR = 10.0  # a loss this many times its starting value counts as exploded
 EVAL_BATCH = 500  # images per evaluation step: bounded memory, few Python round trips
 MEMORY_FRACTION = 0.5  # refuse a run whose estimated memory exceeds this share of free RAM
+PREPARED_LIMIT = 2 * 1024**3  # bytes: above this the training images are normalised per batch instead
 
 Event = dict[str, Any]
 
@@ -59,6 +60,9 @@ class Tuning:
 
     channels_last: bool = True  # NHWC tensors: oneDNN's fast convolution and pooling layout
     fused_optimizer: bool = True  # one kernel for the whole optimizer step instead of one per tensor
+    hwc_flatten: bool = True  # with channels-last: flatten without a layout copy (CNN.use_hwc_flatten)
+    prepared_inputs: bool = True  # without augmentation: normalise the training images once, not per batch
+    swap_relu_pool: bool = True  # ReLU then max pooling computed as pooling then ReLU: same numbers, less work
 
 
 @dataclass
@@ -282,6 +286,9 @@ class Trainer:
         channels_last = self.tuning.channels_last and has_conv and device.type in ("cpu", "cuda")
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+            if self.tuning.hwc_flatten:
+                model.use_hwc_flatten()
+        model.swap_relu_pool = self.tuning.swap_relu_pool
         optimizer = make_optimizer(model, s, fused=self.tuning.fused_optimizer and device.type in ("cpu", "cuda"))
         total_steps = s.epochs * self.batches_per_epoch
         scheduler = (
@@ -301,6 +308,11 @@ class Trainer:
         val_labels = data.train_labels[self.split.val].to(device)
 
         n_train, bs = train_images.shape[0], s.batch_size
+        prepared = (
+            prepare_inputs(model, train_images, self.architecture, self.dtype, channels_last)
+            if self.tuning.prepared_inputs and not s.augment
+            else None
+        )
         log_points = sorted(
             {max(1, self.batches_per_epoch * k // s.logs_per_epoch) for k in range(1, s.logs_per_epoch + 1)}
         )
@@ -339,7 +351,8 @@ class Trainer:
             model.train()
             order = torch.randperm(n_train, generator=shuffle_gen).to(device)
             interval_loss, interval_batches, interval_start = 0.0, 0, time.perf_counter()
-            epoch_loss_sum, epoch_correct, epoch_seen = 0.0, 0, 0
+            epoch_loss_sum, epoch_seen = 0.0, 0
+            epoch_correct = torch.zeros((), dtype=torch.long, device=device)  # summed on the device: no extra sync
             epoch_start = interval_start
             for batch in range(1, self.batches_per_epoch + 1):
                 if self._stop.is_set():
@@ -347,14 +360,18 @@ class Trainer:
                     break
                 t0 = time.perf_counter()
                 idx = order[(batch - 1) * bs : batch * bs]
-                x, y = train_images[idx], train_labels[idx]
-                if s.augment:
-                    x = random_crop_flip(x, augment_gen)
-                x = x.float().div_(255)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                y = train_labels[idx]
+                if prepared is not None:
+                    x = prepared[idx]
+                else:
+                    x = train_images[idx]
+                    if s.augment:
+                        x = random_crop_flip(x, augment_gen)
+                    x = model.normalize(x.float().div_(255))
+                    if channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-                    logits = model(x)
+                    logits = model(x, normalized=True)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=s.label_smoothing)
                 loss_value = float(loss.detach())  # one sync per step; needed to catch divergence at once
                 if start_loss is None:
@@ -376,7 +393,7 @@ class Trainer:
                 interval_loss += loss_value
                 interval_batches += 1
                 epoch_loss_sum += loss_value * len(idx)
-                epoch_correct += int((logits.argmax(1) == y).sum())
+                epoch_correct += (logits.argmax(1) == y).sum()
                 epoch_seen += len(idx)
 
                 elapsed = time.perf_counter() - start
@@ -433,7 +450,7 @@ class Trainer:
                     "step": step,
                     "epoch_progress": float(epoch) if status == COMPLETED else epoch - 1 + epoch_seen / n_train,
                     "train_loss": epoch_loss_sum / max(1, epoch_seen),
-                    "train_accuracy": epoch_correct / max(1, epoch_seen),
+                    "train_accuracy": int(epoch_correct) / max(1, epoch_seen),
                     "val_loss": val_loss,
                     "val_accuracy": val_acc,
                     "elapsed": elapsed,
@@ -568,6 +585,37 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings, fused: bool = False
     if s.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay, **options)
     return torch.optim.Adam(params, lr=s.learning_rate, weight_decay=s.weight_decay, **options)
+
+
+def prepare_inputs(
+    model: CNN, images: torch.Tensor, arch: Architecture, dtype: torch.dtype, channels_last: bool
+) -> torch.Tensor | None:
+    """uint8 images -> the normalised inputs the first layer sees, once for a whole run, in the
+    number format and memory layout it computes in: each batch is then one index, not five
+    elementwise passes and two copies (+10% images/s for SimpleCNN at batch 32). None when it
+    would take more than PREPARED_LIMIT bytes of memory."""
+    # Autocast casts a first conv or linear layer's input to `dtype` anyway; anything else keeps
+    # float32 so that its numbers do not change.
+    first_casts = arch.layers[0].type in ("conv", "linear")
+    out_dtype = dtype if first_casts else torch.float32
+    n = images.shape[0]
+    if n * images[0].numel() * out_dtype.itemsize > PREPARED_LIMIT:
+        return None
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    out = torch.empty(images.shape, dtype=out_dtype, device=images.device, memory_format=memory_format)
+    # Channels-last: transpose the uint8 pixels (the cheapest bytes to move), then compute in
+    # (N, H, W, C) order with per-channel constants on the last axis; the same operations as
+    # CNN.normalize, so the same numbers.
+    nhwc = channels_last and images.dim() == 4
+    target = out.permute(0, 2, 3, 1) if nhwc else out
+    mean, std = (model.mean.view(-1), model.std.view(-1)) if nhwc else (model.mean, model.std)
+    with torch.no_grad():
+        for start in range(0, n, 4096):  # bounded float32 temporaries
+            chunk = images[start : start + 4096]
+            if nhwc:
+                chunk = chunk.permute(0, 2, 3, 1).contiguous()
+            target[start : start + 4096] = (chunk.float().div_(255) - mean) / std
+    return out
 
 
 def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:

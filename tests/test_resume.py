@@ -19,9 +19,9 @@ def batch_losses(history):
     return [(row["epoch"], row["batch"], row["train_loss"]) for row in history if row["kind"] == "batch"]
 
 
-@pytest.mark.parametrize("preset", ["seed", "seed-2conv"])
-def test_stopped_then_resumed_equals_uninterrupted(tiny_data, tmp_path, preset):
-    settings = TrainSettings(epochs=3, augment=True, schedule="onecycle", optimizer="sgd", learning_rate=0.05)
+@pytest.mark.parametrize(("preset", "augment"), [("seed", True), ("seed", False), ("seed-2conv", True)])
+def test_stopped_then_resumed_equals_uninterrupted(tiny_data, tmp_path, preset, augment):
+    settings = TrainSettings(epochs=3, augment=augment, schedule="onecycle", optimizer="sgd", learning_rate=0.05)
     arch = PRESETS[preset].architecture
     whole = Trainer(arch, settings, tiny_data, store=RunStore(tmp_path / "a")).run()
 

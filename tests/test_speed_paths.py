@@ -1,15 +1,22 @@
 """The fast paths and the benchmark: same answers as the plain way, checked without timing anything."""
 
 import math
+from pathlib import Path
 
 import torch
 
-from cnn_core import bench
+import pytest
+from safetensors.torch import load_file
+
+from cnn_core import bench, checkpoints, training
 from cnn_core.devices import bfloat16_supported, resolve_precision
 from cnn_core.model import build_model
 from cnn_core.presets import PRESETS
+from cnn_core.runs import RunStore
 from cnn_core.settings import TrainSettings
-from cnn_core.training import Trainer, Tuning, evaluate
+from cnn_core.training import Trainer, Tuning, evaluate, prepare_inputs
+
+CL = torch.channels_last
 
 
 def test_precision_auto_follows_the_hardware():
@@ -25,7 +32,7 @@ def test_every_speed_technique_trains_to_the_same_place(tiny_data):
         PRESETS["seed"].architecture,
         settings.replace(precision="float32"),
         tiny_data,
-        tuning=Tuning(channels_last=False, fused_optimizer=False),
+        tuning=bench.NOTHING,
     ).run()
     fast = Trainer(PRESETS["seed"].architecture, settings, tiny_data).run()
     assert plain.status == fast.status == "completed"
@@ -52,3 +59,80 @@ def test_the_benchmark_runs_both_pipelines_on_the_same_split(tiny_data):
         assert r.images_per_second > 0 and 0 <= r.val_accuracy <= 1 and 0 <= r.test_accuracy <= 1
     assert len(lines) == 2 and all("32" in line for line in lines)
     assert set(bench.ratios(results)) == {32}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_hwc_flatten_changes_the_layout_not_the_answers(preset):
+    """The (H, W, C) flatten gives the plain model's outputs and gradients, and saves and loads the
+    same weights: the plain PyTorch model is the oracle."""
+    arch = PRESETS[preset].architecture
+    plain = build_model(arch, seed=3)
+    fast = build_model(arch, seed=3).to(memory_format=CL).use_hwc_flatten()
+    x = torch.rand(6, 3, 32, 32)
+    y = torch.randint(0, 10, (6,))
+    out_plain, out_fast = plain(x), fast(x.contiguous(memory_format=CL))
+    assert torch.allclose(out_fast, out_plain, atol=1e-5)
+    torch.nn.functional.cross_entropy(out_plain, y).backward()
+    torch.nn.functional.cross_entropy(out_fast, y).backward()
+    for p_plain, p_fast in zip(plain.parameters(), fast.parameters(), strict=True):
+        assert torch.allclose(fast.canonical(p_fast, p_fast.grad), p_plain.grad, atol=1e-5)
+    saved = fast.state_dict()
+    assert all(torch.allclose(saved[k].float(), v.float(), atol=1e-6) for k, v in plain.state_dict().items())
+    reloaded = build_model(arch, seed=99).to(memory_format=CL).use_hwc_flatten()
+    reloaded.load_state_dict(plain.state_dict())
+    assert torch.allclose(reloaded(x), out_plain, atol=1e-5)
+    fast.use_hwc_flatten(False)  # and back again
+    assert all(torch.equal(fast.state_dict()[k], v) for k, v in saved.items())
+
+
+def test_prepared_inputs_are_the_normalised_pixels():
+    model = build_model(PRESETS["seed"].architecture, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    images = torch.randint(0, 256, (5000, 3, 32, 32), dtype=torch.uint8)  # more than one chunk
+    expected = model.normalize(images.float() / 255)
+    arch = PRESETS["seed"].architecture
+    exact = prepare_inputs(model, images, arch, torch.float32, channels_last=False)
+    assert exact.dtype == torch.float32 and torch.allclose(exact, expected, atol=1e-6)
+    fast = prepare_inputs(model, images, arch, torch.bfloat16, channels_last=True)
+    assert fast.dtype == torch.bfloat16 and fast.is_contiguous(memory_format=CL)
+    assert torch.equal(fast, expected.to(torch.bfloat16))  # what autocast would hand the first conv
+
+
+def test_prepared_inputs_give_way_when_they_would_not_fit(monkeypatch):
+    monkeypatch.setattr(training, "PREPARED_LIMIT", 1000)
+    images = torch.zeros(10, 3, 32, 32, dtype=torch.uint8)
+    model = build_model(PRESETS["seed"].architecture)
+    assert prepare_inputs(model, images, PRESETS["seed"].architecture, torch.float32, False) is None
+
+
+def test_checkpoints_do_not_depend_on_the_training_layout(tiny_data, tmp_path):
+    """Weights and optimizer state are saved in the usual order whether or not the run flattened
+    in channels-last order, so a checkpoint resumes under either."""
+    settings = TrainSettings(epochs=1, precision="float32")
+    saved = []
+    for name, tuning in [("plain", Tuning(hwc_flatten=False)), ("hwc", Tuning())]:
+        result = Trainer(
+            PRESETS["seed"].architecture, settings, tiny_data, store=RunStore(tmp_path / name), tuning=tuning
+        ).run()
+        saved.append(load_file(Path(result.run_dir) / checkpoints.FILENAME))
+    plain, hwc = saved
+    assert plain.keys() == hwc.keys() and any(key.startswith("optimizer.") for key in plain)
+    for key in plain:
+        if key.startswith(("model.", "optimizer.")):
+            assert torch.allclose(plain[key].float(), hwc[key].float(), rtol=1e-3, atol=1e-5), key
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_pooling_before_relu_gives_the_same_numbers(preset):
+    """max(relu(a), relu(b), ...) = relu(max(a, b, ...)) with the gradient on the same pixel: the
+    swapped order must match the model as written exactly, not just closely."""
+    arch = PRESETS[preset].architecture
+    plain, swapped = build_model(arch, seed=5), build_model(arch, seed=5)
+    assert swapped.relu_pool_pairs  # every preset has a ReLU followed by max pooling
+    swapped.swap_relu_pool = True
+    x, y = torch.rand(6, 3, 32, 32), torch.randint(0, 10, (6,))
+    out_plain, out_swapped = plain(x), swapped(x)
+    assert torch.equal(out_plain, out_swapped)
+    torch.nn.functional.cross_entropy(out_plain, y).backward()
+    torch.nn.functional.cross_entropy(out_swapped, y).backward()
+    for a, b in zip(plain.parameters(), swapped.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
