@@ -3,9 +3,8 @@
 import math
 from pathlib import Path
 
-import torch
-
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from cnn_core import bench, checkpoints, training
