@@ -6,11 +6,14 @@ per image, a DataLoader with a SubsetRandomSampler and two worker processes (bat
 128 for validation, 4 for the test, as the tutorial wrote), the tutorial's SimpleCNN class, Adam,
 and a Python loop that reads the loss every batch. Both pipelines train on the same seeded split of
 the same images, with the same seed, model and hyperparameters, and they alternate: reference then
-cnn_core at batch 32, then both again at batch 128.
+cnn_core at batch 32, repeated for a number of rounds, then the same at batch 128.
 
 Images per second are for the training loop only (from the first batch to the last, data loading
-included), the median over epochs. Peak memory is the largest resident set of this process and its
-DataLoader workers during the run, above what it was before.
+included), the median over epochs. The speed ratio is the median over rounds of cnn_core's speed
+over the reference's in the same round: on a shared virtual machine the speed of both drifts by 20%
+over minutes, and a pair of runs minutes apart measures the drift as much as the pipelines. Peak
+memory is the largest resident set of this process and its DataLoader workers during the run,
+above what it was before.
 """
 
 from __future__ import annotations
@@ -200,16 +203,23 @@ def run_cnn_core(
 
 
 def run(
-    dataset: Dataset, epochs: int = 5, batch_sizes: tuple[int, ...] = (32, 128), seed: int = 42, report=print
+    dataset: Dataset,
+    epochs: int = 5,
+    batch_sizes: tuple[int, ...] = (32, 128),
+    seed: int = 42,
+    rounds: int = 1,
+    report=print,
 ) -> list[Result]:
-    """Alternate the two pipelines at each batch size; `report` gets a line as each run ends."""
+    """Alternate the two pipelines at each batch size, `rounds` times; `report` gets a line as each
+    run ends. Returns every run, in the order they ran."""
     results = []
     for batch_size in batch_sizes:
         settings = TrainSettings(batch_size=batch_size, epochs=epochs, seed=seed)
-        for runner in (run_reference, run_cnn_core):
-            result = runner(dataset, settings)
-            results.append(result)
-            report(format_row(result))
+        for _ in range(rounds):
+            for runner in (run_reference, run_cnn_core):
+                result = runner(dataset, settings)
+                results.append(result)
+                report(format_row(result))
     return results
 
 
@@ -223,14 +233,20 @@ def format_row(r: Result) -> str:
     )
 
 
-def ratios(results: list[Result]) -> dict[int, float]:
-    """cnn_core's images per second over the reference's, per batch size."""
-    out = {}
+def round_ratios(results: list[Result]) -> dict[int, list[float]]:
+    """Per batch size, cnn_core's images per second over the reference's in each round (a
+    reference run and the cnn_core run right after it)."""
+    out: dict[int, list[float]] = {}
     for batch_size in sorted({r.batch_size for r in results}):
-        ref = next(r for r in results if r.batch_size == batch_size and r.pipeline != "cnn_core")
-        ours = next(r for r in results if r.batch_size == batch_size and r.pipeline == "cnn_core")
-        out[batch_size] = ours.images_per_second / ref.images_per_second
+        refs = [r for r in results if r.batch_size == batch_size and r.pipeline != "cnn_core"]
+        ours = [r for r in results if r.batch_size == batch_size and r.pipeline == "cnn_core"]
+        out[batch_size] = [o.images_per_second / r.images_per_second for r, o in zip(refs, ours, strict=True)]
     return out
+
+
+def ratios(results: list[Result]) -> dict[int, float]:
+    """The speed ratio per batch size: the median of the rounds' ratios."""
+    return {batch_size: statistics.median(values) for batch_size, values in round_ratios(results).items()}
 
 
 NOTHING = Tuning(

@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the tutorial's pipeline against cnn_core's trainer on the same images",
         description="Runs the tutorial's reference pipeline (PIL transforms, DataLoader with 2 workers) and "
         "cnn_core's trainer, alternating, at batch 32 and 128 with the tutorial's other settings, and prints "
-        "images per second (median of epochs), validation and test accuracy, peak memory and the speed ratio.",
+        "images per second (median of epochs), validation and test accuracy, peak memory and the speed ratio "
+        "(median of the rounds' ratios).",
     )
     bench.add_argument(
         "--dataset",
@@ -161,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[32, 128],
         metavar="N",
         help="Batch sizes to compare (default: 32 128).",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="Times each pair of runs is repeated at each batch size (default: %(default)s).",
     )
     bench.add_argument(
         "--ablation",
@@ -382,6 +390,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from . import bench
 
+    for flag, values in (("--epochs", [args.epochs]), ("--rounds", [args.rounds]), ("--batch-sizes", args.batch_sizes)):
+        if any(value < 1 for value in values):
+            raise InputError(f"{flag} must be at least 1 (got {' '.join(map(str, values))})")
     dataset = _load_data(args)
     print(f"data: {dataset.name}, {len(dataset.train_labels):,} training / {len(dataset.test_labels):,} test images")
     print(
@@ -392,9 +403,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.ablation:
         bench.ablation(dataset, epochs=args.epochs, batch_sizes=tuple(args.batch_sizes))
         return EXIT_OK
-    results = bench.run(dataset, epochs=args.epochs, batch_sizes=tuple(args.batch_sizes))
-    for batch_size, ratio in bench.ratios(results).items():
-        print(f"speed ratio at batch {batch_size}: {ratio:.1f}x")
+    results = bench.run(dataset, epochs=args.epochs, batch_sizes=tuple(args.batch_sizes), rounds=args.rounds)
+    for batch_size, values in bench.round_ratios(results).items():
+        rounds = ", ".join(f"{value:.2f}" for value in values)
+        print(f"speed ratio at batch {batch_size}: {bench.ratios(results)[batch_size]:.1f}x (rounds: {rounds})")
     return EXIT_OK
 
 

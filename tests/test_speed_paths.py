@@ -135,3 +135,18 @@ def test_pooling_before_relu_gives_the_same_numbers(preset):
     torch.nn.functional.cross_entropy(out_swapped, y).backward()
     for a, b in zip(plain.parameters(), swapped.parameters(), strict=True):
         assert torch.equal(a.grad, b.grad)
+
+
+def test_the_speed_ratio_is_the_median_of_each_rounds_pair():
+    def result(pipeline, batch_size, speed):
+        return bench.Result(pipeline, batch_size, speed, [speed], 0.5, 0.5, 100.0, 1.0)
+
+    ref = "tutorial (PIL + DataLoader)"
+    runs = [  # in the order they ran: a slow round, then two fast ones
+        result(ref, 32, 3000), result("cnn_core", 32, 13500),
+        result(ref, 32, 4000), result("cnn_core", 32, 20000),
+        result(ref, 32, 4000), result("cnn_core", 32, 22000),
+        result(ref, 128, 5000), result("cnn_core", 128, 25000),
+    ]  # fmt: skip
+    assert bench.round_ratios(runs) == {32: [4.5, 5.0, 5.5], 128: [5.0]}
+    assert bench.ratios(runs) == {32: 5.0, 128: 5.0}
