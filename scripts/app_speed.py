@@ -1,10 +1,12 @@
 """Measure the app while it trains, beside the command line (prints figures, asserts nothing).
 
-    python scripts/app_speed.py
+    python scripts/app_speed.py [--epochs 20] [--rounds 3]
 
-1. The tutorial's run on the bundled sample from the command line: its images/s.
-2. The same run started from the Train page in Chromium, with the page open and redrawing every
-   second: the images/s the run itself recorded.
+1. The tutorial's settings on the bundled sample (with --epochs, so that a run lasts long enough to
+   measure), alternately from the command line and from the Train page in Chromium with the page
+   open and redrawing every second: the images/s each run recorded, and the ratio per round (a
+   command-line run and the app run right after it; this VM drifts by 20% over minutes).
+2. Where the CPU went during each app run: the training process, the Streamlit server, Chromium.
 3. Page switches through the sidebar: seconds until the new page's title is drawn.
 4. The feature-map page: seconds from choosing another picture until every layer is drawn again.
 Needs Debian's Chromium and Playwright, like the browser test.
@@ -12,6 +14,7 @@ Needs Debian's Chromium and Playwright, like the browser test.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -34,21 +37,105 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def main() -> int:
-    work = Path(tempfile.mkdtemp())
-    env = {**os.environ, "CNN_RUNS_DIR": str(work / "runs"), "CNN_DATA_DIR": str(work / "data")}
-    cli = subprocess.run(
-        [sys.executable, "-m", "cnn_core", "train", "--json", "--no-save"],
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pids_matching(text: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
+class CpuMeter:
+    """CPU seconds per group of processes between start() and stop(); processes that start in
+    between are sampled as they are seen (poll() often)."""
+
+    def __init__(self, groups: dict[str, callable]):
+        self.groups = groups
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.members: dict[str, set[int]] = {name: set() for name in groups}
+
+    def poll(self) -> None:
+        for name, find in self.groups.items():
+            for pid in find():
+                seconds = cpu_seconds(pid)
+                self.members[name].add(pid)
+                self.first.setdefault(pid, seconds)
+                if seconds:
+                    self.last[pid] = seconds
+
+    def totals(self) -> dict[str, float]:
+        return {
+            name: sum(self.last.get(pid, 0.0) - self.first[pid] for pid in pids) for name, pids in self.members.items()
+        }
+
+
+def cli_run(env: dict, epochs: int) -> float:
+    out = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--json", "--no-save", "--epochs", str(epochs)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    cli_speed = json.loads(cli.stdout)["images_per_second"]
+    return json.loads(out.stdout)["images_per_second"]
 
+
+def app_run(page, url: str, runs_dir: Path, epochs: int, server_pid: int) -> tuple[float, dict[str, float], float]:
+    page.goto(f"{url}/train")
+    page.get_by_role("button", name="Start training").wait_for()
+    box = page.get_by_role("spinbutton", name="Epochs")
+    box.fill(str(epochs))
+    box.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
+    before = set(runs_dir.iterdir()) if runs_dir.exists() else set()
+    meter = CpuMeter(
+        {
+            "training process": lambda: pids_matching("cnn_core.worker"),
+            "streamlit server": lambda: [server_pid],
+            "chromium": lambda: pids_matching("/usr/lib/chromium/chromium"),
+        }
+    )
+    meter.poll()
+    start = time.perf_counter()
+    page.get_by_role("button", name="Start training").click()
+    done = page.get_by_test_id("stAlertContentSuccess")
+    while not done.is_visible():
+        meter.poll()
+        page.wait_for_timeout(200)
+    wall = time.perf_counter() - start
+    meter.poll()
+    run = next(iter(set(runs_dir.iterdir()) - before))
+    return json.loads((run / "metrics.json").read_text())["images_per_second"], meter.totals(), wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="command line + app pairs (default: %(default)s)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp())
+    runs_dir = work / "runs"
+    env = {**os.environ, "CNN_RUNS_DIR": str(runs_dir), "CNN_DATA_DIR": str(work / "data")}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -60,6 +147,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://localhost:{port}"
+    pairs, cpu = [], []
     try:
         for _ in range(200):
             try:
@@ -70,11 +158,12 @@ def main() -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{url}/train")
-            page.get_by_role("button", name="Start training").click()
-            page.get_by_test_id("stAlertContentSuccess").wait_for(timeout=300_000)
-            run = next((work / "runs").iterdir())
-            app_speed = json.loads((run / "metrics.json").read_text())["images_per_second"]
+            for _ in range(args.rounds):
+                cli_speed = cli_run(env, args.epochs)
+                app_speed, totals, wall = app_run(page, url, runs_dir, args.epochs, server.pid)
+                pairs.append((cli_speed, app_speed))
+                cpu.append((totals, wall))
+                print(f"round: command line {cli_speed:,.0f}, app {app_speed:,.0f} images/s", flush=True)
 
             switches = []
             for name in ["Metrics", "Filters and feature maps", "Runs", "Architecture", "Convolution", "Train"] * 2:
@@ -100,8 +189,15 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
 
-    print(f"command line:              {cli_speed:>8,.0f} images/s")
-    print(f"app, page open:            {app_speed:>8,.0f} images/s ({100 * (app_speed / cli_speed - 1):+.1f}%)")
+    ratios = [app / cli for cli, app in pairs]
+    print(f"\n{args.epochs} epochs of the tutorial's settings on the bundled sample, {args.rounds} rounds")
+    print(f"command line:              median {statistics.median(c for c, _ in pairs):>8,.0f} images/s")
+    print(f"app, page open:            median {statistics.median(a for _, a in pairs):>8,.0f} images/s")
+    rounds = ", ".join(f"{100 * (r - 1):+.1f}%" for r in ratios)
+    print(f"app against command line:  median {100 * (statistics.median(ratios) - 1):+.1f}% (rounds: {rounds})")
+    for name in cpu[0][0]:
+        shares = [totals[name] / wall for totals, wall in cpu]
+        print(f"  CPU, {name + ':':<20} median {statistics.median(shares):.2f} cores")
     print(f"page switch:               median {statistics.median(switches):.2f} s, worst {max(switches):.2f} s")
     print(f"feature maps, new picture: median {statistics.median(answers):.2f} s, worst {max(answers):.2f} s")
     return 0
