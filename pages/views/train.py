@@ -394,27 +394,25 @@ with live:
                 st.session_state["job_id"] = other.id
                 st.query_params["job"] = other.id
                 st.rerun()
-    elif job.running:
-        st.session_state["following"] = job.id
-        # The bar jumps instead of sliding: in a browser without a GPU the slide repaints for a
-        # second after every update and took half the browser's share of the CPU.
-        st.html(f"<style>{NO_PROGRESS_SLIDE}</style>")
-        # Only what changes is in a fragment: the less each rerun redraws, the less CPU the
-        # browser takes from the run.
-        st.fragment(run_every=STATUS_SECONDS)(draw_progress)()
-        st.button(
-            "Stop",
-            icon=":material/stop:",
-            on_click=job.stop,
-            key=f"stop_{job.id}",
-            help="Ends the run after the current batch and keeps what it learned.",
-        )
-        for note in job.trainer.split.notes:
-            st.caption(note)
-        st.fragment(run_every=CHART_SECONDS)(draw_charts)()
     else:
-        draw_progress()
-        draw_outcome(job)
+        if job.running:
+            st.session_state["following"] = job.id
+            # The bar jumps instead of sliding: in a browser without a GPU the slide repaints for
+            # a second after every update and took half the browser's share of the CPU.
+            st.html(f"<style>{NO_PROGRESS_SLIDE}</style>")
+            # Only what changes is in a fragment: the less each rerun redraws, the less CPU the
+            # browser takes from the run.
+            st.fragment(run_every=STATUS_SECONDS)(draw_progress)()
+            st.button(
+                "Stop",
+                icon=":material/stop:",
+                on_click=job.stop,
+                key=f"stop_{job.id}",
+                help="Ends the run after the current batch and keeps what it learned.",
+            )
+        else:
+            draw_progress()
+            draw_outcome(job)
         for note in job.trainer.split.notes:
             st.caption(note)
-        draw_charts()
+        (st.fragment(run_every=CHART_SECONDS)(draw_charts) if job.running else draw_charts)()
