@@ -246,21 +246,15 @@ def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
 def accuracy_figure(history: list[dict], title: str = "Accuracy") -> go.Figure:
     c = curves(history)
     fig = go.Figure()
-    fig.add_scatter(
-        x=c.epoch_x,
-        y=[None if v is None else 100 * v for v in c.train_accuracy],
-        mode="lines+markers",
-        name="training",
-        line={"color": COLOURS["train"], "width": 3},
-        marker={"size": 9},
-    )
-    if any(v is not None for v in c.val_accuracy):
+    for name, values, colour in (("training", c.train_accuracy, "train"), ("validation", c.val_accuracy, "val")):
+        if name == "validation" and all(v is None for v in values):
+            continue  # a run without a validation split
         fig.add_scatter(
             x=c.epoch_x,
-            y=[None if v is None else 100 * v for v in c.val_accuracy],
+            y=[None if v is None else 100 * v for v in values],
             mode="lines+markers",
-            name="validation",
-            line={"color": COLOURS["val"], "width": 3},
+            name=name,
+            line={"color": COLOURS[colour], "width": 3},
             marker={"size": 9},
         )
     fig.update_yaxes(range=[0, 100])
