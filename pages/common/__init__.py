@@ -25,6 +25,8 @@ from cnn_core.jobs import JobRegistry
 from cnn_core.presets import PRESETS
 from cnn_core.runs import RunStore, default_root
 
+from .svg_chart import Series, line_chart
+
 # The page scripts live in pages/views/. Streamlit treats any *.py directly in pages/ as an
 # old-style page and runs it without app.py on a server's first visit by a deep link; the files
 # there (pages/train.py, ...) only hand such a visit to app.py (see run_app).
@@ -221,44 +223,64 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go
     return fig
 
 
-def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
+def loss_series(history: list[dict]) -> list[Series]:
+    """The loss curves of a run's history: what both the live and the interactive chart draw."""
     c = curves(history)
-    fig = go.Figure()
-    fig.add_scatter(
-        x=c.batch_x,
-        y=c.batch_loss,
-        mode="lines",
-        name="training loss (every 10% of an epoch)",
-        line={"color": COLOURS["train"], "width": 2},
-    )
+    out = [Series("training loss (every 10% of an epoch)", COLOURS["train"], c.batch_x, c.batch_loss)]
     if any(v is not None for v in c.val_loss):
-        fig.add_scatter(
-            x=c.epoch_x,
-            y=c.val_loss,
-            mode="lines+markers",
-            name="validation loss (each epoch)",
-            line={"color": COLOURS["val"], "width": 3},
-            marker={"size": 9},
-        )
-    return _layout(fig, title, "epoch", "cross-entropy loss")
+        out.append(Series("validation loss (each epoch)", COLOURS["val"], c.epoch_x, c.val_loss, 3, markers=True))
+    return out
 
 
-def accuracy_figure(history: list[dict], title: str = "Accuracy") -> go.Figure:
+def accuracy_series(history: list[dict]) -> list[Series]:
+    """Training and validation accuracy (%) after each epoch."""
     c = curves(history)
-    fig = go.Figure()
+    out = []
     for name, values, colour in (("training", c.train_accuracy, "train"), ("validation", c.val_accuracy, "val")):
         if name == "validation" and all(v is None for v in values):
             continue  # a run without a validation split
+        out.append(Series(name, COLOURS[colour], c.epoch_x, [None if v is None else 100 * v for v in values], 3, True))
+    return out
+
+
+def _figure(series: list[Series], title: str, x: str, y: str) -> go.Figure:
+    fig = go.Figure()
+    for s in series:
         fig.add_scatter(
-            x=c.epoch_x,
-            y=[None if v is None else 100 * v for v in values],
-            mode="lines+markers",
-            name=name,
-            line={"color": COLOURS[colour], "width": 3},
+            x=list(s.x),
+            y=list(s.y),
+            mode="lines+markers" if s.markers else "lines",
+            name=s.name,
+            line={"color": s.colour, "width": s.width},
             marker={"size": 9},
         )
-    fig.update_yaxes(range=[0, 100])
-    return _layout(fig, title, "epoch", "accuracy (%)")
+    return _layout(fig, title, x, y)
+
+
+def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
+    return _figure(loss_series(history), title, "epoch", "cross-entropy loss")
+
+
+def accuracy_figure(history: list[dict], title: str = "Accuracy") -> go.Figure:
+    return _figure(accuracy_series(history), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
+
+
+def live_charts(history: list[dict], epochs: int) -> tuple[str, str]:
+    """The loss and accuracy charts of a run still training, as SVG pictures (see svg_chart): the
+    x axis spans the whole run, so the curves fill it as the run goes."""
+    return (
+        line_chart(
+            loss_series(history), title="Loss", x_title="epoch", y_title="cross-entropy loss", x_range=(0, epochs)
+        ),
+        line_chart(
+            accuracy_series(history),
+            title="Accuracy",
+            x_title="epoch",
+            y_title="accuracy (%)",
+            x_range=(0, epochs),
+            y_range=(0, 100),
+        ),
+    )
 
 
 def probabilities_figure(probabilities: torch.Tensor, classes: tuple[str, ...], title: str = "What the network thinks"):

@@ -1,0 +1,160 @@
+"""Line charts drawn as one SVG picture: what the Train page shows while a run trains.
+
+Redrawing a Plotly chart costs a browser without a GPU about 65 ms of CPU (Chromium, measured with
+its tracing), and on a 2-core machine that CPU comes out of the training run. The same curves as
+an SVG picture cost the browser a few milliseconds: it replaces one image, with no script, so the
+live curves can follow the run every second. Once the run has ended the page shows the
+interactive Plotly charts instead (hover, zoom), drawn in the same colours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+WIDTH, HEIGHT = 800, 390  # SVG units; the picture is scaled to the column's width
+LEFT, RIGHT, TOP, BOTTOM = 78, 24, 52, 96  # the plot area's margins: tick labels, titles, legend
+FONT = "'Source Sans Pro', Helvetica, Arial, sans-serif"  # in a picture the page's web font is not available
+MAX_POINTS = 600  # more points than this are thinned (keeping each stretch's lowest and highest)
+MAX_MARKERS = 60  # series with more points than this are drawn without dots
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    colour: str
+    x: Sequence[float]
+    y: Sequence[float | None]  # None, NaN and infinities leave a gap
+    width: float = 2.0
+    markers: bool = False
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round values (steps of 1, 2, 2.5 or 5 times a power of ten) from low to high."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low] if math.isfinite(low) else []
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    first = math.ceil(low / step - 1e-9)
+    last = math.floor(high / step + 1e-9)
+    # Multiples of the step, not a running sum: no 0.30000000000000004.
+    return [round(k * step, 12) for k in range(first, last + 1)]
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest round value (1, 2, 2.5 or 5 times a power of ten) at or above a positive value."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    return next(m * magnitude for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * magnitude >= value * (1 - 1e-9))
+
+
+def thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
+    """At most about `limit` points that draw the same outline: the first and the last, and of
+    each stretch of points its lowest and highest, in order (a spike stays visible)."""
+    if len(points) <= limit:
+        return points
+    size = math.ceil(len(points) / (limit // 2))
+    keep = {0, len(points) - 1}
+    for start in range(0, len(points), size):
+        stretch = range(start, min(start + size, len(points)))
+        keep.add(min(stretch, key=lambda i: points[i][1]))
+        keep.add(max(stretch, key=lambda i: points[i][1]))
+    return [points[i] for i in sorted(keep)]
+
+
+def _segments(series: Series) -> list[list[tuple[float, float]]]:
+    """The series' drawable points, split where a value is missing or not finite."""
+    segments, current = [], []
+    for x, y in zip(series.x, series.y, strict=True):
+        if y is None or not math.isfinite(y) or not math.isfinite(x):
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append((float(x), float(y)))
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _label(value: float) -> str:
+    return f"{value:g}"
+
+
+def _text(x: float, y: float, text: str, extra: str = "") -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}"{extra}>{escape(text)}</text>'
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float] | None = None,
+) -> str:
+    """An SVG line chart, as text for st.image. Without y_range the y axis runs from 0 (or the
+    lowest value, if negative) to a round value at or above the highest."""
+    segments = {s.name: _segments(s) for s in series}
+    values = [y for segs in segments.values() for seg in segs for _, y in seg]
+    if y_range is None:
+        low = min([0.0, *values])
+        y_range = (low, nice_ceiling(max(values)) if values and max(values) > low else low + 1.0)
+    x0, x1 = x_range
+    y0, y1 = y_range
+    x1 = x1 if x1 > x0 else x0 + 1.0
+    y1 = y1 if y1 > y0 else y0 + 1.0
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def sx(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * plot_w
+
+    def sy(y: float) -> float:
+        return TOP + plot_h - (min(max(y, y0), y1) - y0) / (y1 - y0) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'font-family="{FONT}" font-size="17" fill="#31333f">',
+        f"<title>{escape(title)}</title>",
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        _text(LEFT, 30, title, ' font-size="22"'),
+    ]
+    for t in nice_ticks(y0, y1):
+        y = sy(t)
+        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8e8ee"/>')
+        out.append(_text(LEFT - 8, y + 6, _label(t), ' text-anchor="end"'))
+    for t in nice_ticks(x0, x1, count=8 if x1 - x0 >= 8 else max(1, round(x1 - x0))):
+        x = sx(t)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#f0f0f4"/>')
+        out.append(_text(x, TOP + plot_h + 22, _label(t), ' text-anchor="middle"'))
+    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="#9a9aa6"/>')
+    out.append(_text(LEFT + plot_w / 2, TOP + plot_h + 46, x_title, ' text-anchor="middle"'))
+    middle = TOP + plot_h / 2
+    out.append(_text(0, 0, y_title, f' transform="translate(22 {middle:.1f}) rotate(-90)" text-anchor="middle"'))
+    for s in series:
+        for seg in segments[s.name]:
+            drawn = thin(seg)
+            points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in drawn)
+            out.append(
+                f'<polyline fill="none" stroke="{s.colour}" stroke-width="{s.width:g}" '
+                f'stroke-linejoin="round" stroke-linecap="round" points="{points}"/>'
+            )
+            if s.markers and len(seg) <= MAX_MARKERS:
+                out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{s.colour}"/>' for x, y in seg)
+    # The legend, in a row under the axis title.
+    x = LEFT
+    for s in series:
+        y = HEIGHT - 16
+        stroke = f'stroke="{s.colour}" stroke-width="{s.width:g}"'
+        out.append(f'<line x1="{x}" x2="{x + 28}" y1="{y - 6}" y2="{y - 6}" {stroke}/>')
+        if s.markers:
+            out.append(f'<circle cx="{x + 14}" cy="{y - 6}" r="5" fill="{s.colour}"/>')
+        out.append(_text(x + 36, y, s.name))
+        x += 36 + 9 * len(s.name) + 28
+    out.append("</svg>")
+    return "".join(out)

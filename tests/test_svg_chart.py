@@ -1,0 +1,143 @@
+"""The live charts drawn as SVG: the curves land where the axes say, gaps stay gaps, long runs
+are thinned without losing their spikes, and names cannot break the picture."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from pages import common
+from pages.common.svg_chart import MAX_POINTS, Series, line_chart, nice_ceiling, nice_ticks, thin
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    return ET.fromstring(svg)  # also checks that the picture is well-formed XML
+
+
+def polylines(root: ET.Element) -> list[list[tuple[float, float]]]:
+    return [
+        [tuple(map(float, p.split(","))) for p in line.get("points").split()] for line in root.iter(f"{SVG}polyline")
+    ]
+
+
+def axis_maps(root: ET.Element, x_title: str = "epoch"):
+    """value -> pixel maps recovered from the tick labels the chart prints and the grid line drawn
+    with each: the oracle for where the points must be, independent of the chart's arithmetic."""
+    children = list(root)
+    x_ticks, y_ticks = [], []
+    for before, element in itertools.pairwise(children):
+        if element.tag != f"{SVG}text" or before.tag != f"{SVG}line":
+            continue
+        if element.get("text-anchor") == "end":  # a y tick label after its horizontal grid line
+            y_ticks.append((float(element.text), float(before.get("y1"))))
+        elif element.get("text-anchor") == "middle" and element.text != x_title:  # an x tick label
+            x_ticks.append((float(element.text), float(before.get("x1"))))
+
+    def fit(pairs):
+        (v0, p0), (v1, p1) = pairs[0], pairs[-1]
+        return lambda v: p0 + (v - v0) * (p1 - p0) / (v1 - v0)
+
+    return fit(x_ticks), fit(y_ticks)
+
+
+def test_points_are_drawn_where_the_axis_labels_say():
+    xs = [0.1 * i for i in range(1, 31)]
+    ys = [2.3 / (1 + x) for x in xs]
+    root = parse(
+        line_chart([Series("loss", "#1f77b4", xs, ys)], title="Loss", x_title="epoch", y_title="loss", x_range=(0, 5))
+    )
+    to_px, to_py = axis_maps(root)
+    (line,) = polylines(root)
+    assert len(line) == len(xs)
+    for (px, py), x, y in zip(line, xs, ys, strict=True):
+        assert px == pytest.approx(to_px(x), abs=0.11)
+        assert py == pytest.approx(to_py(y), abs=0.11)
+    # The x axis spans the whole run (5 epochs) while only 3 are done; the y axis starts at 0 and
+    # ends at a round value above the highest loss.
+    labels = [float(t.text) for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+    assert labels[0] == 0 and 2.3 <= labels[-1] <= 3
+    assert "5" in [t.text for t in root.iter(f"{SVG}text")]
+
+
+def test_missing_and_non_finite_values_leave_gaps():
+    series = Series("s", "#000", [1, 2, 3, 4, 5, 6, 7], [1.0, 2.0, None, 3.0, 4.0, math.nan, math.inf])
+    root = parse(line_chart([series], title="t", x_title="x", y_title="y", x_range=(0, 7)))
+    assert [len(line) for line in polylines(root)] == [2, 2]
+
+
+def test_markers_are_drawn_for_epoch_series_only():
+    history = [{"kind": "batch", "epoch_progress": i / 10, "train_loss": 2 - i / 20} for i in range(1, 21)]
+    history += [
+        {"kind": "epoch", "epoch_progress": e, "val_loss": 1.5, "train_accuracy": 0.4, "val_accuracy": 0.35}
+        for e in (1, 2)
+    ]
+    loss, accuracy = common.live_charts(history, epochs=5)
+    root = parse(loss)
+    # Two validation points, plus the legend's dot for the validation series.
+    assert len(list(root.iter(f"{SVG}circle"))) == 2 + 1
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "training loss (every 10% of an epoch)" in texts and "validation loss (each epoch)" in texts
+    root = parse(accuracy)
+    to_px, to_py = axis_maps(root)
+    train, val = polylines(root)
+    assert train[0] == (pytest.approx(to_px(1), abs=0.11), pytest.approx(to_py(40), abs=0.11))
+    assert val[1] == (pytest.approx(to_px(2), abs=0.11), pytest.approx(to_py(35), abs=0.11))
+
+
+def test_a_run_without_points_yet_still_draws_its_axes():
+    loss, accuracy = common.live_charts([], epochs=3)
+    for svg in (loss, accuracy):
+        root = parse(svg)
+        assert polylines(root) == [] and len(list(root.iter(f"{SVG}text"))) > 5
+
+
+def test_long_runs_are_thinned_but_keep_their_extremes_and_end():
+    points = [(i / 100, 1 + math.sin(i / 50)) for i in range(100_000)]
+    points[54_321] = (543.21, 50.0)  # one spike
+    kept = thin(points)
+    assert len(kept) <= MAX_POINTS + 2
+    assert kept[0] == points[0] and kept[-1] == points[-1]
+    assert (543.21, 50.0) in kept
+    assert min(p[1] for p in kept) == min(p[1] for p in points)
+    assert [p[0] for p in kept] == sorted(p[0] for p in kept)  # still in order
+    assert thin(points[:10]) == points[:10]
+
+
+def test_names_are_escaped():
+    svg = line_chart(
+        [Series("<script>alert(1)</script> & co", "#000", [0, 1], [0, 1])],
+        title='a "title" <b>',
+        x_title="x",
+        y_title="y",
+        x_range=(0, 1),
+    )
+    root = parse(svg)
+    assert "<script>" not in svg
+    assert "<script>alert(1)</script> & co" in [t.text for t in root.iter(f"{SVG}text")]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "count"), [(0, 2.3, 5), (0, 100, 5), (0, 60, 8), (0, 7, 7), (-3.2, 41, 5), (0, 1e-4, 5)]
+)
+def test_ticks_are_round_evenly_spaced_and_inside_the_range(low, high, count):
+    ticks = nice_ticks(low, high, count)
+    assert count // 2 <= len(ticks) <= 2 * count + 1
+    assert all(low - 1e-12 <= t <= high + 1e-12 for t in ticks)
+    steps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1
+    step = steps.pop()
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 9) in (1, 2, 2.5, 5)
+    assert all(round(t / step, 9) == round(t / step) for t in ticks)  # multiples of the step
+
+
+def test_nice_ceiling_is_round_and_not_below_the_value():
+    for value in (0.07, 1.0, 2.31, 9.9, 153, 1e6 + 1):
+        top = nice_ceiling(value)
+        assert value <= top <= 1.5 * value + 1e-12
+    assert nice_ceiling(0) == 1.0 and nice_ceiling(math.nan) == 1.0
