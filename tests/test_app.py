@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+SVG = "{http://www.w3.org/2000/svg}"
 PAGES = ["home", "train", "architecture", "inside", "metrics", "convolution", "runs"]
 
 
@@ -27,6 +30,17 @@ def app(tmp_path, monkeypatch):
 
 def assert_clean(at: AppTest, where: str) -> None:
     assert not at.exception, f"{where}: {[e.message for e in at.exception]}"
+
+
+def live_charts(at: AppTest) -> dict[str, ET.Element]:
+    """The Train page's live charts (SVG pictures while a run trains), by title."""
+    out = {}
+    for element in at.get("image"):
+        for url in element.value:
+            if url.startswith("data:image/svg+xml;base64,"):
+                root = ET.fromstring(base64.b64decode(url.split(",", 1)[1]))
+                out[root.find(f"{SVG}title").text] = root
+    return out
 
 
 def train_one_epoch(at: AppTest) -> None:
@@ -75,6 +89,8 @@ def test_main_controls_are_present(app):
 def test_train_runs_a_one_epoch_run_and_every_page_shows_it(app):
     train_one_epoch(app)
     assert "Run completed" in app.success[0].value
+    # A finished run's curves are interactive charts, no longer pictures.
+    assert len(app.get("plotly_chart")) == 2 and not live_charts(app)
     metric = {m.label: m.value for m in app.metric}
     assert metric["Test accuracy"].endswith("%") and float(metric["Test accuracy"][:-1]) > 20
     for name in PAGES:
@@ -134,6 +150,16 @@ def test_a_reloaded_tab_finds_its_running_job_from_the_url(app, tmp_path):
     assert_clean(reloaded, "reloaded train page")
     stop = [b for b in reloaded.button if b.label == "Stop"]
     assert stop, "the reloaded tab does not show the running job"
+    # While it trains: the loss and accuracy curves as pictures, which fill in as the run goes.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        charts = live_charts(reloaded)
+        if charts and charts["Loss"].find(f"{SVG}polyline") is not None:
+            break
+        time.sleep(0.5)
+        reloaded.run()
+    assert set(charts) == {"Loss", "Accuracy"} and not reloaded.get("plotly_chart")
+    assert charts["Loss"].find(f"{SVG}polyline") is not None, "no loss curve within a minute"
     stop[0].click().run()
     deadline = time.monotonic() + 60
     while not reloaded.warning and time.monotonic() < deadline:

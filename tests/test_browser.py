@@ -141,12 +141,16 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     shoot(page, "train")
     start_training(page, epochs=10)
     expect(page.get_by_text("images/s")).to_be_visible(timeout=30_000)
-    expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
+    # While it trains, the curves are SVG pictures (cheap for the browser to redraw)...
+    expect(page.locator("img[src^='data:image/svg+xml']").first).to_be_visible(timeout=30_000)
     # A curve with some points; the run is fast, so accept any later epoch the poll happens to show.
     expect(page.get_by_text(re.compile(r"Epoch ([3-9]|10) of 10")).first).to_be_visible(timeout=60_000)
     page.locator("h1").first.scroll_into_view_if_needed()
     shoot(page, "train-live")
     expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=180_000)
+    # ...and interactive charts once it has ended.
+    expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
+    assert page.locator("img[src^='data:image/svg+xml']").count() == 0
     assert_no_exception(page, "train after a run")
 
     # Two sessions at once: one long run in a second tab, stopped while the first tab trains again.

@@ -22,10 +22,11 @@ from pages import common
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.2, 0.3, 1.0, 10.0, 1e6]
 UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
-# While a run trains, the progress line redraws every second and the charts every few: redrawing
-# two Plotly charts costs the browser about 0.15 s of CPU, taken from the run on a 2-core machine.
-STATUS_SECONDS = 1.0
-CHART_SECONDS = 3.0
+# While a run trains, the live view (progress, curves, log) redraws every LIVE_SECONDS. On a
+# 2-core machine each redraw's burst of browser work stalls both training threads, and cost about
+# a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
+# halves that and still moves visibly.
+LIVE_SECONDS = 2.0
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
 
 
@@ -313,7 +314,7 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def draw_progress() -> None:
-    """While the run trains: how far it is (redrawn every STATUS_SECONDS). Once it has ended: the
+    """While the run trains: how far it is (redrawn every LIVE_SECONDS). Once it has ended: the
     whole page again, showing the new run everywhere."""
     current = registry.get(st.session_state.get("job_id"))
     if current is None:
@@ -331,6 +332,11 @@ def draw_progress() -> None:
         if current.trainer.run_record is not None:
             common.show_run(current.trainer.run_record.id)
         st.rerun(scope="app")
+
+
+def draw_live() -> None:
+    draw_progress()
+    draw_charts()
 
 
 def draw_outcome(current) -> None:
@@ -364,10 +370,14 @@ def draw_charts() -> None:
     trainer = current.trainer
     events = current.events_since(0)
     history = [e for e in events if e["kind"] in ("batch", "epoch")]
-    # While live: no toolbar and no hover layers, less for the browser to redraw.
-    config = {"displayModeBar": False, "staticPlot": current.running}
-    st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}", config=config)
-    st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}", config=config)
+    if current.running:
+        # Pictures while it trains: a few milliseconds of the browser's CPU per redraw instead of
+        # Plotly's 65 ms per chart, taken from the run on a 2-core machine (see svg_chart).
+        for chart in common.live_charts(history, trainer.settings.epochs):
+            st.image(chart, width="stretch")
+    else:
+        st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
+        st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
     with st.expander("Training log (the tutorial's format)"):
         info = {
             "dataset": trainer.dataset.name,
@@ -400,9 +410,6 @@ with live:
             # The bar jumps instead of sliding: in a browser without a GPU the slide repaints for
             # a second after every update and took half the browser's share of the CPU.
             st.html(f"<style>{NO_PROGRESS_SLIDE}</style>")
-            # Only what changes is in a fragment: the less each rerun redraws, the less CPU the
-            # browser takes from the run.
-            st.fragment(run_every=STATUS_SECONDS)(draw_progress)()
             st.button(
                 "Stop",
                 icon=":material/stop:",
@@ -410,9 +417,13 @@ with live:
                 key=f"stop_{job.id}",
                 help="Ends the run after the current batch and keeps what it learned.",
             )
+        for note in job.trainer.split.notes:
+            st.caption(note)
+        if job.running:
+            # Only what changes is in the fragment: the less each redraw touches, the less CPU
+            # the browser takes from the run.
+            st.fragment(run_every=LIVE_SECONDS)(draw_live)()
         else:
             draw_progress()
             draw_outcome(job)
-        for note in job.trainer.split.notes:
-            st.caption(note)
-        (st.fragment(run_every=CHART_SECONDS)(draw_charts) if job.running else draw_charts)()
+            draw_charts()
