@@ -16,9 +16,7 @@ Needs Debian's Chromium and Playwright, like the browser test.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import os
 import socket
 import statistics
@@ -139,63 +137,11 @@ def app_run(
     return json.loads((run / "metrics.json").read_text())["images_per_second"], meter.totals(), wall
 
 
-def paired_run(page, runs_dir: Path, epochs: int, window: float, settle: float) -> tuple[list[float], list[float]]:
-    """One long run started from the Train page while the user alternates, every `window` seconds,
-    between the Train page (open, redrawing) and the Runs page (away). Returns the images/s of the
-    epochs trained wholly with the page open and wholly away, leaving out the first `settle`
-    seconds after each switch (drawing a page costs a burst of CPU). Both conditions share the
-    same process and the same minutes of this machine, so its drift cancels out."""
-    page.get_by_test_id("stSidebarNav").get_by_text("Train", exact=True).click()
-    page.get_by_role("button", name="Start training").wait_for()
-    box = page.get_by_role("spinbutton", name="Epochs")
-    box.fill(str(epochs))
-    box.press("Enter")
-    page.wait_for_timeout(500)
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
-    before = set(runs_dir.iterdir()) if runs_dir.exists() else set()
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_role("button", name="Stop").wait_for()
-    while not (new := set(runs_dir.iterdir()) - before):
-        page.wait_for_timeout(100)
-    run = new.pop()
-    switches = [(time.monotonic(), "open")]  # (when, the state from then on)
-    arrivals: list[tuple[float, dict]] = []  # (when it was seen, epoch row)
-    seen = 0
-    while not (run / "metrics.json").exists():
-        history = run / "history.jsonl"
-        lines = history.read_text().splitlines() if history.exists() else []
-        now = time.monotonic()
-        for line in lines[seen:]:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                break  # a line still being written: read it next time
-            seen += 1
-            if row.get("kind") == "epoch" and row.get("complete"):
-                arrivals.append((now, row))
-        if now - switches[-1][0] >= window:
-            state = "away" if switches[-1][1] == "open" else "open"
-            page.get_by_test_id("stSidebarNav").get_by_text("Runs" if state == "away" else "Train", exact=True).click()
-            switches.append((time.monotonic(), state))
-        page.wait_for_timeout(50)
-    speeds: dict[str, list[float]] = {"open": [], "away": []}
-    for (begin, _), (end, row) in itertools.pairwise(arrivals):
-        # The switch in force at `begin`, and the one after it.
-        current = max(i for i, (when, _) in enumerate(switches) if when <= begin)
-        next_switch = switches[current + 1][0] if current + 1 < len(switches) else math.inf
-        if begin >= switches[current][0] + settle and end < next_switch:
-            speeds[switches[current][1]].append(row["epoch_images_per_second"])
-    return speeds["open"], speeds["away"]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default: %(default)s)")
     parser.add_argument(
         "--rounds", type=int, default=5, help="app runs, each between two command-line runs (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--paired-epochs", type=int, default=150, help="epochs of the run with the page open and away by turns"
     )
     args = parser.parse_args()
 
@@ -243,13 +189,6 @@ def main() -> int:
                 )
                 cli_before = cli_after
 
-            open_speeds, away_speeds = paired_run(page, runs_dir, args.paired_epochs, window=4.0, settle=1.0)
-            print(
-                f"one run, page open / user away every 4 s: {statistics.median(open_speeds):,.0f} / "
-                f"{statistics.median(away_speeds):,.0f} images/s ({len(open_speeds)} / {len(away_speeds)} epochs)",
-                flush=True,
-            )
-
             switches = []
             for name in ["Metrics", "Filters and feature maps", "Runs", "Architecture", "Convolution", "Train"] * 2:
                 start = time.perf_counter()
@@ -282,11 +221,6 @@ def main() -> int:
     print(f"app against command line:  median {100 * (statistics.median(ratios) - 1):+.1f}% (rounds: {rounds})")
     rounds = ", ".join(f"{100 * (r - 1):+.1f}%" for r in aways)
     print(f"app, user on another page: median {100 * (statistics.median(aways) - 1):+.1f}% (rounds: {rounds})")
-    paired = statistics.median(open_speeds) / statistics.median(away_speeds)
-    print(
-        f"page open against away, in one run: {100 * (paired - 1):+.1f}% "
-        f"(median of {len(open_speeds)} and {len(away_speeds)} epochs)"
-    )
     print("while the Train page is open:")
     for name in cpu[0][0]:
         shares = [totals[name] / wall for totals, wall in cpu]
