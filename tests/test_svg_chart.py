@@ -141,3 +141,15 @@ def test_nice_ceiling_is_round_and_not_below_the_value():
         top = nice_ceiling(value)
         assert value <= top <= 1.5 * value + 1e-12
     assert nice_ceiling(0) == 1.0 and nice_ceiling(math.nan) == 1.0
+
+
+def test_series_with_the_same_name_are_each_drawn():
+    # e.g. two runs' "training" curves: the chart must not merge them by name
+    series = [Series("training", "#000", [0, 1], [1.0, 2.0]), Series("training", "#f00", [0, 1], [3.0, 4.0])]
+    root = parse(line_chart(series, title="t", x_title="x", y_title="y", x_range=(0, 1)))
+    colours = [line.get("stroke") for line in root.iter(f"{SVG}polyline")]
+    assert colours == ["#000", "#f00"]
+    _, to_py = axis_maps(root, x_title="x")
+    first, second = polylines(root)
+    assert [y for _, y in first] == pytest.approx([to_py(1.0), to_py(2.0)], abs=0.11)
+    assert [y for _, y in second] == pytest.approx([to_py(3.0), to_py(4.0)], abs=0.11)

@@ -100,8 +100,8 @@ def line_chart(
 ) -> str:
     """An SVG line chart, as text for st.image. Without y_range the y axis runs from 0 (or the
     lowest value, if negative) to a round value at or above the highest."""
-    segments = {s.name: _segments(s) for s in series}
-    values = [y for segs in segments.values() for seg in segs for _, y in seg]
+    segments = [_segments(s) for s in series]
+    values = [y for segs in segments for seg in segs for _, y in seg]
     if y_range is None:
         low = min([0.0, *values])
         y_range = (low, nice_ceiling(max(values)) if values and max(values) > low else low + 1.0)
@@ -136,8 +136,8 @@ def line_chart(
     out.append(_text(LEFT + plot_w / 2, TOP + plot_h + 46, x_title, ' text-anchor="middle"'))
     middle = TOP + plot_h / 2
     out.append(_text(0, 0, y_title, f' transform="translate(22 {middle:.1f}) rotate(-90)" text-anchor="middle"'))
-    for s in series:
-        for seg in segments[s.name]:
+    for s, segs in zip(series, segments, strict=True):
+        for seg in segs:
             drawn = thin(seg)
             points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in drawn)
             out.append(
