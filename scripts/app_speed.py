@@ -87,9 +87,11 @@ class CpuMeter:
         }
 
 
-def cli_run(env: dict, epochs: int) -> float:
+def cli_run(env: dict, epochs: int, runs_dir: Path) -> float:
+    """A command-line run as a user starts one: it saves the run (and a checkpoint every epoch)
+    like a run started from the app does."""
     out = subprocess.run(
-        [sys.executable, "-m", "cnn_core", "train", "--json", "--no-save", "--epochs", str(epochs)],
+        [sys.executable, "-m", "cnn_core", "train", "--json", "--epochs", str(epochs), "--runs-dir", str(runs_dir)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -173,11 +175,11 @@ def main() -> int:
             # Each app run is compared with the command-line runs just before and after it (their
             # mean): this machine's speed drifts by up to 25% over minutes, and a drift over a
             # round then cancels out instead of showing up as the app's cost.
-            cli_before = cli_run(env, args.epochs)
+            cli_before = cli_run(env, args.epochs, work / "cli-runs")
             for _ in range(args.rounds):
                 app_speed, totals, wall = app_run(page, url, runs_dir, args.epochs, server.pid)
                 away_speed, _, _ = app_run(page, url, runs_dir, args.epochs, server.pid, away=True)
-                cli_after = cli_run(env, args.epochs)
+                cli_after = cli_run(env, args.epochs, work / "cli-runs")
                 cli_speed = (cli_before + cli_after) / 2
                 pairs.append((cli_speed, app_speed))
                 aways.append(away_speed / cli_speed)
