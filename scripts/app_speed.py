@@ -197,7 +197,7 @@ def main() -> int:
                 page.get_by_test_id("stSidebarNav").get_by_text(name, exact=True).click()
                 page.locator("h1").filter(has_text=name.split()[0]).first.wait_for()
                 page.get_by_test_id("stStatusWidget").wait_for(state="hidden")
-                switches.append(time.perf_counter() - start)
+                switches.append((time.perf_counter() - start, name))
 
             page.get_by_test_id("stSidebarNav").get_by_text("Filters and feature maps", exact=True).click()
             page.get_by_text("What every layer sees").wait_for()
@@ -227,7 +227,11 @@ def main() -> int:
     for name in cpu[0][0]:
         shares = [totals[name] / wall for totals, wall in cpu]
         print(f"  CPU, {name + ':':<20} median {statistics.median(shares):.2f} cores")
-    print(f"page switch:               median {statistics.median(switches):.2f} s, worst {max(switches):.2f} s")
+    worst, worst_page = max(switches)
+    print(
+        f"page switch:               median {statistics.median(t for t, _ in switches):.2f} s, "
+        f"worst {worst:.2f} s ({worst_page})"
+    )
     print(f"feature maps, new picture: median {statistics.median(answers):.2f} s, worst {max(answers):.2f} s")
     return 0
 
