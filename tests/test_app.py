@@ -181,3 +181,24 @@ def test_train_previews_the_data_set(app):
     app.switch_page(page("train")).run()
     assert any("airplane: 1,000" in c.value for c in app.caption)  # class counts of the sample
     assert len(app.get("image")) == 1  # ten pictures of every class
+
+
+def test_pages_revisited_give_widgets_one_value_source(app):
+    # A widget given both a default and a kept session value makes Streamlit log a warning on
+    # every visit (and the default would silently lose): every kept setting is set through the
+    # session only.
+    import logging
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("streamlit.elements.lib.policies")  # Streamlit loggers do not propagate
+    logger.addHandler(handler)
+    try:
+        for _ in range(2):
+            for name in PAGES:
+                app.switch_page(page(name)).run()
+                assert_clean(app, name)
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in seen if "created with a default value" in m]

@@ -183,9 +183,11 @@ def pick_image(dataset: Dataset | None, size: int, channels: int, prefix: str) -
     a, b = st.columns(2)
     cls = a.selectbox("Class", dataset.classes, key=f"w_{prefix}_class", help="Which kind of picture to use.")
     picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
-    n = b.number_input(
-        "Picture number", 1, len(picks), 1, key=f"w_{prefix}_index", help="Browse the test pictures of that class."
-    )
+    # The value comes from the session (kept across pages), not a default as well: Streamlit
+    # warns about a widget given both. Another class may hold fewer pictures: clamp.
+    key = f"w_{prefix}_index"
+    st.session_state[key] = min(max(1, st.session_state.get(key, 1)), len(picks))
+    n = b.number_input("Picture number", 1, len(picks), key=key, help="Browse the test pictures of that class.")
     return dataset.test_images[picks[n - 1]]
 
 

@@ -22,10 +22,12 @@ with pick:
     if image is None:
         st.stop()
 with settings:
+    # Defaults through the session, not the widgets: a widget given a default and a kept value
+    # (common.keep_widget_values) makes Streamlit log a warning on every visit.
+    st.session_state.setdefault("w_conv_kernel", list(KERNELS)[1])
     name = st.selectbox(
         "Kernel",
         [*KERNELS, "your own numbers"],
-        index=1,
         key="w_conv_kernel",
         help="Edge detection finds outlines, sharpen boosts them, blur smooths them away.",
     )
@@ -39,8 +41,9 @@ with settings:
         st.dataframe(pd.DataFrame(kernel).round(3), hide_index=True)
     a, b = st.columns(2)
     stride = a.select_slider("Stride", [1, 2, 3], key="w_conv_stride", help="How far the kernel moves each step.")
+    st.session_state.setdefault("w_conv_padding", 1)
     padding = b.select_slider(
-        "Padding", [0, 1, 2], value=1, key="w_conv_padding", help="Rings of zeros added around the image first."
+        "Padding", [0, 1, 2], key="w_conv_padding", help="Rings of zeros added around the image first."
     )
 
 try:
