@@ -250,7 +250,12 @@ def ratios(results: list[Result]) -> dict[int, float]:
 
 
 NOTHING = Tuning(
-    channels_last=False, fused_optimizer=False, hwc_flatten=False, prepared_inputs=False, swap_relu_pool=False
+    channels_last=False,
+    fused_optimizer=False,
+    hwc_flatten=False,
+    prepared_inputs=False,
+    swap_relu_pool=False,
+    pairwise_pool=False,
 )
 ABLATIONS = {
     "cnn_core, float32": ({"precision": "float32"}, Tuning()),
@@ -258,6 +263,7 @@ ABLATIONS = {
     "cnn_core, no HWC flatten": ({}, Tuning(hwc_flatten=False)),
     "cnn_core, no prepared inputs": ({}, Tuning(prepared_inputs=False)),
     "cnn_core, no pool/ReLU swap": ({}, Tuning(swap_relu_pool=False)),
+    "cnn_core, no pairwise pool": ({}, Tuning(pairwise_pool=False)),
     "cnn_core, no fused optimizer": ({}, Tuning(fused_optimizer=False)),
     "cnn_core, float32, nothing": ({"precision": "float32"}, NOTHING),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import pooling
 from .architecture import Activation, Architecture, BatchNorm, Conv, Dropout, Layer, Linear, Pool
 from .shapes import check
 
@@ -72,6 +73,16 @@ class CNN(nn.Module):
         self.flatten_shape = tuple(in_shapes[self.flatten_before])
         self.hwc_flatten = False
         self.swap_relu_pool = False
+        # 2x2 max pools the trainer may compute as pairwise maxima (pooling.py): the same numbers
+        # without PyTorch's int64 indices and scatter. Only while training (pairwise_pool), as
+        # a module hook on the pool would not see it.
+        self.pairwise_pool = False
+        self.pools_2x2 = {
+            i
+            for i, layer in enumerate(arch.layers)
+            if isinstance(layer, Pool)
+            and (layer.kind, layer.kernel_size, layer.stride, layer.padding) == ("max", 2, 2, 0)
+        }
         # ReLU directly followed by max pooling: max(relu(a), relu(b), ...) = relu(max(a, b, ...)),
         # and the gradient goes to the same pixel, so the pair can run as pool-then-ReLU, whose
         # ReLU touches a quarter of the values. Only the trainer asks for it (swap_relu_pool), as a
@@ -102,12 +113,17 @@ class CNN(nn.Module):
                 # forwards and another backwards, a tenth of a SimpleCNN training step.
                 x = x.permute(0, 2, 3, 1).flatten(1) if self.hwc_flatten else x.flatten(1)
             if self.swap_relu_pool and i in self.relu_pool_pairs:
-                x = self.layers[i](self.layers[i + 1](x))
+                x = self.layers[i](self._layer(i + 1, x))
                 i += 2
                 continue
-            x = self.layers[i](x)
+            x = self._layer(i, x)
             i += 1
         return x
+
+    def _layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        if self.pairwise_pool and i in self.pools_2x2 and x.requires_grad and pooling.applies(x):
+            return pooling.max_pool_2x2(x)
+        return self.layers[i](x)
 
     def use_hwc_flatten(self, on: bool = True) -> CNN:
         """Flatten feature maps in (height, width, channel) order, for training in channels-last

@@ -63,6 +63,7 @@ class Tuning:
     hwc_flatten: bool = True  # with channels-last: flatten without a layout copy (CNN.use_hwc_flatten)
     prepared_inputs: bool = True  # without augmentation: normalise the training images once, not per batch
     swap_relu_pool: bool = True  # ReLU then max pooling computed as pooling then ReLU: same numbers, less work
+    pairwise_pool: bool = True  # 2x2 max pooling as two pairwise maxima (pooling.py): same numbers, no indices
 
 
 @dataclass
@@ -289,6 +290,7 @@ class Trainer:
             if self.tuning.hwc_flatten:
                 model.use_hwc_flatten()
         model.swap_relu_pool = self.tuning.swap_relu_pool
+        model.pairwise_pool = self.tuning.pairwise_pool and channels_last
         optimizer = make_optimizer(model, s, fused=self.tuning.fused_optimizer and device.type in ("cpu", "cuda"))
         total_steps = s.epochs * self.batches_per_epoch
         scheduler = (
