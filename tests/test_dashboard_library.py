@@ -150,3 +150,62 @@ def test_training_in_a_process_of_its_own_relays_events_and_stops(tmp_path):
     wait(long)
     assert long.result["status"] == "stopped"
     assert sorted(info.status for info in store.list()) == ["completed", "stopped"]
+    registry.close()
+
+
+def test_a_run_takes_the_training_process_waiting_for_it(tmp_path):
+    """The app keeps one training process ready; a run uses it, and the next one is started when
+    that run ends, never while a run trains (it would take a core from it)."""
+    from cnn_core.datasets import load_dataset
+
+    data = load_dataset("synthetic")
+    registry, store = JobRegistry(processes=True), RunStore(tmp_path)
+    try:
+        registry.warm_worker()
+        spare = registry._spare
+        assert spare is not None and spare.poll() is None
+        registry.warm_worker()
+        assert registry._spare is spare  # one is enough
+        job = registry.start_training(
+            PRESETS["seed"].architecture, TrainSettings(epochs=200, batch_size=4), data, store
+        )
+        assert registry._spare is None
+        assert job.wait_until_training(timeout=60)
+        registry.warm_worker()  # a page asks while the run trains
+        assert registry._spare is None
+        job.stop()
+        wait(job)
+        assert job.result["status"] == "stopped"
+        assert spare.wait(timeout=30) == 0  # the waiting process was the one that trained
+        assert registry._spare is not None and registry._spare is not spare  # ready for the next run
+    finally:
+        registry.close()
+    assert registry._spare is None
+
+
+def test_start_can_wait_for_the_first_batches(tiny_data, tmp_path):
+    registry = JobRegistry()
+    job = registry.start_training(
+        PRESETS["seed"].architecture, TrainSettings(epochs=100, batch_size=8), tiny_data, RunStore(tmp_path)
+    )
+    assert job.wait_until_training(timeout=60)
+    assert job.trainer.progress["batch"] >= 1
+    job.stop()
+    wait(job)
+    assert not job.wait_until_training(timeout=5)  # ended: no waiting, and not training
+
+
+def test_a_waiting_training_process_ends_quietly_when_the_app_goes_away():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cnn_core.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = child.communicate("", timeout=60)
+    assert child.returncode == 0
+    assert out == "" and "Traceback" not in err

@@ -27,6 +27,7 @@ UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 # a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
 # halves that and still moves visibly.
 LIVE_SECONDS = 2.0
+STARTING_WAIT = 1.5  # seconds Start waits for the first batches before drawing the page
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
 
 
@@ -302,6 +303,9 @@ with setup:
         else:
             st.session_state["job_id"] = new_job.id
             st.query_params["job"] = new_job.id
+            # A ready training process reaches its first batches in under a second: wait for
+            # them, so the page shows the run moving at once rather than at the next redraw.
+            new_job.wait_until_training(timeout=STARTING_WAIT)
             st.rerun()
 
 
@@ -427,3 +431,7 @@ with live:
             draw_progress()
             draw_outcome(job)
             draw_charts()
+
+# A training process gets ready in the background while the user picks settings, so that Start
+# shows the first batches within a second (the registry does nothing while a run trains).
+registry.warm_worker()
