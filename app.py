@@ -34,3 +34,6 @@ navigation = st.navigation(
 )
 common.sidebar()
 navigation.run()
+# A training process gets ready in the background from the first page on, so that Start shows
+# the run training within a couple of seconds (the registry does nothing while a run trains).
+common.registry().warm_worker()

@@ -10,6 +10,7 @@
 2. Where the CPU went during each app run: the training process, the Streamlit server, Chromium.
 3. Page switches through the sidebar: seconds until the new page's title is drawn.
 4. The feature-map page: seconds from choosing another picture until every layer is drawn again.
+5. Start: seconds from the click until the page shows the run training (its progress line).
 Needs Debian's Chromium and Playwright, like the browser test.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -103,8 +105,10 @@ def cli_run(env: dict, epochs: int, runs_dir: Path) -> float:
 
 def app_run(
     page, url: str, runs_dir: Path, epochs: int, server_pid: int, away: bool = False
-) -> tuple[float, dict[str, float], float]:
-    """One run started from the Train page; with `away`, the user goes to the Runs page while it trains."""
+) -> tuple[float, dict[str, float], float, float | None]:
+    """One run started from the Train page; with `away`, the user goes to the Runs page while it
+    trains. Returns its images/s, the CPU seconds per process group, its wall time, and (page
+    open) the seconds from Start until the page showed it training."""
     page.goto(f"{url}/train")
     page.get_by_role("button", name="Start training").wait_for()
     box = page.get_by_role("spinbutton", name="Epochs")
@@ -123,9 +127,13 @@ def app_run(
     meter.poll()
     start = time.perf_counter()
     page.get_by_role("button", name="Start training").click()
+    shown = None
     if away:
         page.get_by_role("button", name="Stop").wait_for()
         page.get_by_test_id("stSidebarNav").get_by_text("Runs", exact=True).click()
+    else:
+        page.get_by_text(re.compile(rf"Epoch \d+ of {epochs} · batch")).first.wait_for(timeout=60_000)
+        shown = time.perf_counter() - start
 
     def finished() -> Path | None:
         new = set(runs_dir.iterdir()) - before if runs_dir.exists() else set()
@@ -136,7 +144,7 @@ def app_run(
         page.wait_for_timeout(200)
     wall = time.perf_counter() - start
     meter.poll()
-    return json.loads((run / "metrics.json").read_text())["images_per_second"], meter.totals(), wall
+    return json.loads((run / "metrics.json").read_text())["images_per_second"], meter.totals(), wall, shown
 
 
 def main() -> int:
@@ -161,7 +169,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://localhost:{port}"
-    pairs, aways, cpu = [], [], []
+    pairs, aways, cpu, starts = [], [], [], []
     try:
         for _ in range(200):
             try:
@@ -177,8 +185,9 @@ def main() -> int:
             # round then cancels out instead of showing up as the app's cost.
             cli_before = cli_run(env, args.epochs, work / "cli-runs")
             for _ in range(args.rounds):
-                app_speed, totals, wall = app_run(page, url, runs_dir, args.epochs, server.pid)
-                away_speed, _, _ = app_run(page, url, runs_dir, args.epochs, server.pid, away=True)
+                app_speed, totals, wall, shown = app_run(page, url, runs_dir, args.epochs, server.pid)
+                away_speed, _, _, _ = app_run(page, url, runs_dir, args.epochs, server.pid, away=True)
+                starts.append(shown)
                 cli_after = cli_run(env, args.epochs, work / "cli-runs")
                 cli_speed = (cli_before + cli_after) / 2
                 pairs.append((cli_speed, app_speed))
@@ -233,6 +242,7 @@ def main() -> int:
         f"worst {worst:.2f} s ({worst_page})"
     )
     print(f"feature maps, new picture: median {statistics.median(answers):.2f} s, worst {max(answers):.2f} s")
+    print(f"Start to the run shown training: median {statistics.median(starts):.2f} s, worst {max(starts):.2f} s")
     return 0
 
 

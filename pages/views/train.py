@@ -431,7 +431,3 @@ with live:
             draw_progress()
             draw_outcome(job)
             draw_charts()
-
-# A training process gets ready in the background while the user picks settings, so that Start
-# shows the first batches within a second (the registry does nothing while a run trains).
-registry.warm_worker()
