@@ -246,6 +246,36 @@ def test_an_import_is_cached_by_content(tmp_path, monkeypatch):
     assert again.source == str(archive)
 
 
+def test_the_sample_is_decoded_once_then_loaded_from_its_cache(tmp_path, monkeypatch):
+    from cnn_core.dataset_files import load_jpegs
+
+    first = load_dataset("sample", folder=tmp_path)
+    monkeypatch.setattr(datasets, "load_jpegs", lambda *a: pytest.fail("decoded twice"))
+    again = load_dataset("sample", folder=tmp_path)
+    decoded = load_jpegs(datasets.SAMPLE_FILE)  # the oracle: the bundled JPEGs themselves
+    for data in (first, again):
+        assert torch.equal(data.train_images, decoded.train_images)
+        assert torch.equal(data.test_labels, decoded.test_labels)
+        assert (data.classes, data.mean, data.std, data.source) == (
+            decoded.classes,
+            decoded.mean,
+            decoded.std,
+            "sample",
+        )
+    (cache,) = (tmp_path / "imports").glob("sample-*.safetensors")
+    cache.write_bytes(b"not a data set")  # damaged: decoded again, and the cache rewritten
+    monkeypatch.setattr(datasets, "load_jpegs", load_jpegs)
+    assert torch.equal(load_dataset("sample", folder=tmp_path).train_images, decoded.train_images)
+    assert cache.stat().st_size > 30 * 2**20
+
+
+def test_the_sample_loads_where_its_cache_cannot_be_written(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the data folder would be")
+    data = load_dataset("sample", folder=blocked)
+    assert data.train_images.shape == (10000, 3, 32, 32)
+
+
 # --- downloads ---------------------------------------------------------------------------------
 def test_download_reports_progress_and_checks_the_checksum(tmp_path):
     payload = os.urandom(3 * 2**20 + 17)
