@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import runs
 from .architecture import Architecture
 from .data import Dataset
 from .runs import Run, RunStore
@@ -78,20 +77,6 @@ class Job:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
-
-    def wait_until_training(self, timeout: float) -> bool:
-        """For a training job: wait until it reports training batches (True), ends, or `timeout`
-        seconds pass (False), so that the page that just started a run can show it training
-        instead of a "Starting..." that stays until the next redraw."""
-        deadline = time.monotonic() + timeout
-        while self.running and time.monotonic() < deadline:
-            if self._training():
-                return True
-            time.sleep(0.02)
-        return self._training()
-
-    def _training(self) -> bool:
-        return self.trainer is not None and self.trainer.progress.get("status") == runs.RUNNING
 
 
 class JobRegistry:

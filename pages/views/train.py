@@ -27,7 +27,6 @@ UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 # a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
 # halves that and still moves visibly.
 LIVE_SECONDS = 2.0
-STARTING_WAIT = 1.5  # seconds Start waits for the first batches before drawing the page
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
 
 
@@ -303,9 +302,6 @@ with setup:
         else:
             st.session_state["job_id"] = new_job.id
             st.query_params["job"] = new_job.id
-            # A ready training process reaches its first batches in under a second: wait for
-            # them, so the page shows the run moving at once rather than at the next redraw.
-            new_job.wait_until_training(timeout=STARTING_WAIT)
             st.rerun()
 
 
