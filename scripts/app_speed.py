@@ -129,7 +129,8 @@ def app_run(
     page.get_by_role("button", name="Start training").click()
     shown = None
     if away:
-        page.get_by_role("button", name="Stop").wait_for()
+        # The run's Stop (Streamlit's header also shows one while a script run takes a while).
+        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").wait_for()
         page.get_by_test_id("stSidebarNav").get_by_text("Runs", exact=True).click()
     else:
         page.get_by_text(re.compile(rf"Epoch \d+ of {epochs} · batch")).first.wait_for(timeout=60_000)

@@ -163,7 +163,8 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     start_training(page, epochs=1)
     expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=180_000)
     expect(other.get_by_text("images/s")).to_be_visible()  # still training, undisturbed
-    other.get_by_role("button", name="Stop").first.click()  # a redraw may briefly show two
+    # The run's Stop, not the header's (Streamlit's, which stops a script run that is taking a while).
+    other.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").first.click()
     expect(other.get_by_test_id("stAlertContentWarning")).to_contain_text("Run stopped", timeout=60_000)
     assert_no_exception(other, "train after Stop")
 
