@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from pages import common
-from pages.common.svg_chart import MAX_POINTS, Series, line_chart, nice_ceiling, nice_ticks, thin
+from pages.common.svg_chart import MAX_POINTS, Series, bar_chart, line_chart, nice_ceiling, nice_ticks, thin
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -153,3 +153,28 @@ def test_series_with_the_same_name_are_each_drawn():
     first, second = polylines(root)
     assert [y for _, y in first] == pytest.approx([to_py(1.0), to_py(2.0)], abs=0.11)
     assert [y for _, y in second] == pytest.approx([to_py(3.0), to_py(4.0)], abs=0.11)
+
+
+def test_bars_stand_on_zero_and_reach_their_values_on_the_axis():
+    values = [2.5, -1.2, 0.0, 7.9, float("nan"), 0.4, -3.3]
+    root = parse(bar_chart(values, title="Outputs of layer 4", x_title="unit", y_title="value"))
+    to_px, to_py = axis_maps(root, x_title="unit")
+    bars = [
+        (float(r.get("x")), float(r.get("y")), float(r.get("width")), float(r.get("height")))
+        for r in list(root.iter(f"{SVG}rect"))[1:]  # after the background
+    ]
+    drawn = [i for i, v in enumerate(values) if math.isfinite(v)]
+    assert len(bars) == len(drawn)  # the NaN has no bar, and the others keep their places
+    for (x, y, w, h), i in zip(bars, drawn, strict=True):
+        assert x + w / 2 == pytest.approx(to_px(i), abs=0.11)
+        top, bottom = sorted((to_py(values[i]), to_py(0.0)))
+        assert y == pytest.approx(top, abs=0.11) and y + h == pytest.approx(bottom, abs=0.11)
+    # Every bar inside the plot area (the vertical grid lines span it), the longest ones too.
+    grid = [line for line in root.iter(f"{SVG}line") if line.get("x1") == line.get("x2")]
+    plot_top, plot_bottom = float(grid[0].get("y1")), float(grid[0].get("y2"))
+    assert all(plot_top <= y and y + h <= plot_bottom for _, y, _, h in bars)
+
+
+def test_a_layer_of_zeros_still_draws_an_axis():
+    root = parse(bar_chart([0.0] * 64, title="t", x_title="unit", y_title="value"))
+    assert [r.get("height") for r in list(root.iter(f"{SVG}rect"))[1:]] == ["0.0"] * 64

@@ -1,10 +1,12 @@
-"""Line charts drawn as one SVG picture: what the Train page shows while a run trains.
+"""Line and bar charts drawn as one SVG picture: the Train page's curves while a run trains, and
+the bars of a layer's outputs on the feature-map page.
 
 Redrawing a Plotly chart costs a browser without a GPU about 65 ms of CPU (Chromium, measured with
 its tracing), and on a 2-core machine that CPU comes out of the training run. The same curves as
 an SVG picture cost the browser a few milliseconds: it replaces one image, with no script, so the
 live curves can follow the run every second. Once the run has ended the page shows the
-interactive Plotly charts instead (hover, zoom), drawn in the same colours.
+interactive Plotly charts instead (hover, zoom), drawn in the same colours. The feature-map
+page's bars were Vega-Lite charts, whose first drawing took Chromium about half a second.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ LEFT, RIGHT, TOP, BOTTOM = 78, 24, 52, 96  # the plot area's margins: tick label
 FONT = "'Source Sans Pro', Helvetica, Arial, sans-serif"  # in a picture the page's web font is not available
 MAX_POINTS = 600  # more points than this are thinned (keeping each stretch's lowest and highest)
 MAX_MARKERS = 60  # series with more points than this are drawn without dots
+BAR_HEIGHT = 260  # a bar chart is lower: it sits under its own heading, with no legend
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,53 @@ def _text(x: float, y: float, text: str, extra: str = "") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}"{extra}>{escape(text)}</text>'
 
 
+def _frame(
+    *,
+    title: str,
+    x_title: str,
+    y_title: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    x_ticks: list[float],
+    height: int = HEIGHT,
+    top: int = TOP,
+    bottom: int = BOTTOM,
+):
+    """The picture's opening, title, grid, tick labels and axis titles; and the functions from
+    data to picture coordinates."""
+    x0, x1 = x_range
+    y0, y1 = y_range
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - top - bottom
+
+    def sx(x: float) -> float:
+        return LEFT + (x - x0) / (x1 - x0) * plot_w
+
+    def sy(y: float) -> float:
+        return top + plot_h - (min(max(y, y0), y1) - y0) / (y1 - y0) * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'font-family="{FONT}" font-size="17" fill="#31333f">',
+        f"<title>{escape(title)}</title>",
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+    ]
+    if top >= TOP:
+        out.append(_text(LEFT, 30, title, ' font-size="22"'))
+    for t in nice_ticks(y0, y1):
+        y = sy(t)
+        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8e8ee"/>')
+        out.append(_text(LEFT - 8, y + 6, _label(t), ' text-anchor="end"'))
+    for t in x_ticks:
+        x = sx(t)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#f0f0f4"/>')
+        out.append(_text(x, top + plot_h + 22, _label(t), ' text-anchor="middle"'))
+    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#9a9aa6"/>')
+    out.append(_text(LEFT + plot_w / 2, top + plot_h + 46, x_title, ' text-anchor="middle"'))
+    middle = top + plot_h / 2
+    out.append(_text(0, 0, y_title, f' transform="translate(22 {middle:.1f}) rotate(-90)" text-anchor="middle"'))
+    return out, sx, sy
+
+
 def line_chart(
     series: Sequence[Series],
     *,
@@ -109,33 +159,14 @@ def line_chart(
     y0, y1 = y_range
     x1 = x1 if x1 > x0 else x0 + 1.0
     y1 = y1 if y1 > y0 else y0 + 1.0
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def sx(x: float) -> float:
-        return LEFT + (x - x0) / (x1 - x0) * plot_w
-
-    def sy(y: float) -> float:
-        return TOP + plot_h - (min(max(y, y0), y1) - y0) / (y1 - y0) * plot_h
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'font-family="{FONT}" font-size="17" fill="#31333f">',
-        f"<title>{escape(title)}</title>",
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
-        _text(LEFT, 30, title, ' font-size="22"'),
-    ]
-    for t in nice_ticks(y0, y1):
-        y = sy(t)
-        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8e8ee"/>')
-        out.append(_text(LEFT - 8, y + 6, _label(t), ' text-anchor="end"'))
-    for t in nice_ticks(x0, x1, count=8 if x1 - x0 >= 8 else max(1, round(x1 - x0))):
-        x = sx(t)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#f0f0f4"/>')
-        out.append(_text(x, TOP + plot_h + 22, _label(t), ' text-anchor="middle"'))
-    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="#9a9aa6"/>')
-    out.append(_text(LEFT + plot_w / 2, TOP + plot_h + 46, x_title, ' text-anchor="middle"'))
-    middle = TOP + plot_h / 2
-    out.append(_text(0, 0, y_title, f' transform="translate(22 {middle:.1f}) rotate(-90)" text-anchor="middle"'))
+    out, sx, sy = _frame(
+        title=title,
+        x_title=x_title,
+        y_title=y_title,
+        x_range=(x0, x1),
+        y_range=(y0, y1),
+        x_ticks=nice_ticks(x0, x1, count=8 if x1 - x0 >= 8 else max(1, round(x1 - x0))),
+    )
     for s, segs in zip(series, segments, strict=True):
         for seg in segs:
             drawn = thin(seg)
@@ -156,5 +187,40 @@ def line_chart(
             out.append(f'<circle cx="{x + 14}" cy="{y - 6}" r="5" fill="{s.colour}"/>')
         out.append(_text(x + 36, y, s.name))
         x += 36 + 9 * len(s.name) + 28
+    out.append("</svg>")
+    return "".join(out)
+
+
+def bar_chart(values: Sequence[float], *, title: str, x_title: str, y_title: str, colour: str = "#1f77b4") -> str:
+    """An SVG bar chart of values 0, 1, 2, ... (a layer's outputs), as text for st.image: bars
+    from zero, so negative values hang below it; non-finite values are left out. `title` is the
+    picture's accessible name; the page writes its own heading above it."""
+    finite = [v for v in values if math.isfinite(v)]
+    low = -nice_ceiling(-min(finite)) if finite and min(finite) < 0 else 0.0
+    high = nice_ceiling(max(finite)) if finite and max(finite) > 0 else 0.0
+    if high <= low:
+        high = low + 1.0
+    n = max(1, len(values))
+    out, sx, sy = _frame(
+        title=title,
+        x_title=x_title,
+        y_title=y_title,
+        x_range=(-0.5, n - 0.5),
+        y_range=(low, high),
+        x_ticks=nice_ticks(0, n - 1, count=min(8, n - 1)) if n > 1 else [0],
+        height=BAR_HEIGHT,
+        top=16,
+        bottom=62,
+    )
+    width = 0.8 * (sx(1) - sx(0))
+    zero = sy(0.0)
+    for i, v in enumerate(values):
+        if math.isfinite(v):
+            top, bottom = sorted((sy(v), zero))
+            out.append(
+                f'<rect x="{sx(i) - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
+                f'height="{bottom - top:.1f}" fill="{colour}"/>'
+            )
+    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="#9a9aa6"/>')
     out.append("</svg>")
     return "".join(out)

@@ -7,6 +7,7 @@ import streamlit as st
 from cnn_core.errors import CnnCoreError
 from cnn_core.inspection import channel_grid, class_probabilities, conv_filters, conv_layers, feature_maps, filter_grid
 from pages import common
+from pages.common.svg_chart import bar_chart
 
 st.title("Filters and feature maps")
 run_id = common.selected_run_id()
@@ -73,5 +74,7 @@ for i, fmap in enumerate(maps):
             scale = max(1, 64 // fmap.values.shape[-1])
             st.image(common.to_image(channel_grid(fmap.values, scale=scale)), width="stretch")
         else:
+            # A picture, not a Vega-Lite chart: the first of those took Chromium half a second.
             values = fmap.values[:64]
-            st.bar_chart(values.numpy(), height=140)
+            title = f"Outputs of layer {fmap.index}"
+            st.image(bar_chart(values.tolist(), title=title, x_title="unit", y_title="value"), width="stretch")
