@@ -6,8 +6,8 @@ backward zero-fills a gradient the size of the input and scatters into it. Here 
 maximum is taken in two steps, across each pair of columns and then across each pair of rows,
 each a `torch.maximum` of two strided views of the (N, H, W, C) tensor; each step keeps a mask, in
 the tensor's own number format, of which side won. The backward multiplies by the masks and
-interleaves, with no scatter and no fill. For SimpleCNN at batch 32 a training step is about 12%
-faster (docs/benchmarks.md).
+interleaves, with no scatter and no fill. SimpleCNN trains 2.5 to 4.3% faster at batch 32 and
+6% at batch 128 (alternating runs, docs/benchmarks.md).
 
 The numbers are PyTorch's, exactly: the maximum is the same value, and on a tie the gradient goes
 to the first of the window's pixels in row order (left before right, top before bottom), as in
