@@ -81,7 +81,8 @@ def load_dataset(
     if name == "sample":
         # Every training process and server loads it, so its decoded pixels are kept: a run
         # started from the app then reaches its first batch in a fraction of a second.
-        cache = root / "imports" / f"sample-{_content_key(SAMPLE_FILE, image_size)}.safetensors"
+        # Its pictures are 32x32 whatever image_size asks: the key is the file's content alone.
+        cache = root / "imports" / f"sample-{_content_key(SAMPLE_FILE, 32)}.safetensors"
         dataset = _cached(cache, lambda: load_jpegs(SAMPLE_FILE))
     elif name == "synthetic":
         dataset = make_synthetic()

@@ -4,7 +4,7 @@ the bars of a layer's outputs on the feature-map page.
 Redrawing a Plotly chart costs a browser without a GPU about 65 ms of CPU (Chromium, measured with
 its tracing), and on a 2-core machine that CPU comes out of the training run. The same curves as
 an SVG picture cost the browser a few milliseconds: it replaces one image, with no script, so the
-live curves can follow the run every second. Once the run has ended the page shows the
+live curves can follow the run as it trains. Once the run has ended the page shows the
 interactive Plotly charts instead (hover, zoom), drawn in the same colours. The feature-map
 page's bars were Vega-Lite charts, whose first drawing took Chromium about half a second.
 """
@@ -103,9 +103,10 @@ def _frame(
     height: int = HEIGHT,
     top: int = TOP,
     bottom: int = BOTTOM,
+    heading: bool = True,
 ):
-    """The picture's opening, title, grid, tick labels and axis titles; and the functions from
-    data to picture coordinates."""
+    """The picture's opening, title (written as a heading unless `heading` is False), grid, tick
+    labels and axis titles; and the functions from data to picture coordinates."""
     x0, x1 = x_range
     y0, y1 = y_range
     plot_w, plot_h = WIDTH - LEFT - RIGHT, height - top - bottom
@@ -122,7 +123,7 @@ def _frame(
         f"<title>{escape(title)}</title>",
         f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
     ]
-    if top >= TOP:
+    if heading:
         out.append(_text(LEFT, 30, title, ' font-size="22"'))
     for t in nice_ticks(y0, y1):
         y = sy(t)
@@ -211,6 +212,7 @@ def bar_chart(values: Sequence[float], *, title: str, x_title: str, y_title: str
         height=BAR_HEIGHT,
         top=16,
         bottom=62,
+        heading=False,
     )
     width = 0.8 * (sx(1) - sx(0))
     zero = sy(0.0)
