@@ -117,7 +117,12 @@ def test_checkpoints_do_not_depend_on_the_training_layout(tiny_data, tmp_path):
     assert plain.keys() == hwc.keys() and any(key.startswith("optimizer.") for key in plain)
     for key in plain:
         if key.startswith(("model.", "optimizer.")):
-            assert torch.allclose(plain[key].float(), hwc[key].float(), rtol=1e-3, atol=1e-5), key
+            # Summing in another order rounds differently, and Adam divides tiny gradients by tiny
+            # moments, so a weight may differ by a few parts in ten thousand of the tensor's scale
+            # (2.8e-5 of 0.026 on an AVX-512 machine). A weight saved in the wrong order would
+            # differ by the size of the weights themselves.
+            scale = float(plain[key].float().abs().max())
+            assert torch.allclose(plain[key].float(), hwc[key].float(), rtol=1e-3, atol=max(1e-5, 1e-2 * scale)), key
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
