@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .architecture import Architecture
-from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, load_dataset
+from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, list_imports, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
 from .presets import PRESETS, get_preset
 from .runs import COMPLETED, DIVERGED, STOPPED, RunStore, default_root
@@ -266,8 +266,9 @@ def _load_data(args: argparse.Namespace):
     dataset = load_dataset(args.dataset, folder=args.data_dir, progress=progress)
     if tty and last["step"] >= 0:
         print(file=sys.stderr)
-    for note in dataset.notes:
-        print(f"note: {note}", file=sys.stderr)
+    if args.command != "train":  # train prints them in its log, as the app's log shows them
+        for note in dataset.notes:
+            print(f"note: {note}", file=sys.stderr)
     return dataset
 
 
@@ -413,8 +414,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     folder = data_dir(args.data_dir)
     for entry in catalog(folder):
-        state = "download on first use" if entry.needs_download else "ready"
-        print(f"{entry.key:<14} {entry.title:<20} {state:<22} {entry.description}")
+        print(f"{entry.key:<14} {entry.title:<20} {entry.state:<22} {entry.description}")
+    for info in list_imports(folder):
+        print(
+            f"{info.source:<25} {info.name:<20} {info.images:,} pictures in {info.classes} classes, "
+            f"from {info.origin}, imported {info.imported_at[:16].replace('T', ' ')}"
+        )
     print(f"data folder: {folder.resolve()}")
     return EXIT_OK
 

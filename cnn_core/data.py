@@ -29,8 +29,11 @@ class Dataset:
     test_labels: torch.Tensor  # int64 (M,)
     mean: tuple[float, ...] = ()  # per channel, of the training pool scaled to [0, 1]
     std: tuple[float, ...] = ()
-    notes: tuple[str, ...] = field(default=())
-    source: str = ""  # what load_dataset was given (a name or a path), so a run can load it again
+    notes: tuple[str, ...] = field(default=())  # plain sentences about how the data was read
+    source: str = ""  # what load_dataset takes to load exactly this data again ("sample", "imported:<key>")
+    skipped: dict = field(default_factory=dict)  # imports: reason -> {"count", "files"} of files left out
+    val_count: int = 0  # the last val_count images of the training pool are the data set's own validation split
+    origin: str = ""  # imports: the folder or archive the images came from, as the user named it
 
     def __post_init__(self):
         for split in ("train", "test"):
@@ -41,8 +44,10 @@ class Dataset:
                 raise DataError(f"{split} labels must hold one label per image")
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise DataError("training and test images must have the same size")
+        if not 0 <= self.val_count < self.train_images.shape[0]:
+            raise DataError("the validation split must leave training images in the training pool")
         if not self.mean:
-            mean, std = channel_stats(self.train_images)
+            mean, std = channel_stats(self.train_images[: self.train_images.shape[0] - self.val_count])
             object.__setattr__(self, "mean", mean)
             object.__setattr__(self, "std", std)
 
@@ -55,15 +60,23 @@ class Dataset:
         return len(self.classes)
 
     def describe(self) -> dict:
-        """The summary that run configs and `train --json` carry."""
-        return {
+        """The summary that run configs and `train --json` carry: what the data set holds (a run's
+        own split sizes are in its `split`). `val_images` counts the data set's own validation
+        pictures (a val/ folder); without one, validation is drawn from the training images."""
+        out = {
             "name": self.name,
             "classes": list(self.classes),
-            "train_images": int(self.train_images.shape[0]),
+            "train_images": int(self.train_images.shape[0]) - self.val_count,
+            "val_images": self.val_count,
             "test_images": int(self.test_images.shape[0]),
             "image_shape": list(self.input_shape),
             "source": self.source or self.name,
+            "notes": list(self.notes),
+            "skipped": self.skipped,
         }
+        if self.origin:
+            out["origin"] = self.origin
+        return out
 
 
 def channel_stats(images: torch.Tensor, chunk: int = 8192) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -149,6 +162,8 @@ def plan_split(dataset: Dataset, settings: TrainSettings, strict: frozenset[str]
     Sizes the data set cannot supply are clamped with a note, except for the fields named in
     `strict` (those a user typed explicitly), which are refused with a ConfigError instead.
     """
+    if dataset.val_count:
+        return _plan_own_validation(dataset, settings, strict)
     pool, test_pool = dataset.train_images.shape[0], dataset.test_images.shape[0]
     train_n, val_n, test_n = settings.train_samples, settings.val_samples, settings.test_samples
     notes = []
@@ -194,3 +209,30 @@ def plan_split(dataset: Dataset, settings: TrainSettings, strict: frozenset[str]
         test=test_order[:test_n],
         notes=tuple(notes),
     )
+
+
+def _clamp(field: str, asked: int, held: int, what: str, name: str, strict, notes: list[str]) -> int:
+    """`asked`, or all `held` with a note when the data set has fewer (an error if the user typed it)."""
+    if asked <= held:
+        return asked
+    if field in strict:
+        raise ConfigError(field, f"must be at most {held:,}: the data set '{name}' holds {held:,} {what}")
+    notes.append(f"The data set '{name}' holds {held:,} {what}; using all of them, not {asked:,}.")
+    return held
+
+
+def _plan_own_validation(dataset: Dataset, settings: TrainSettings, strict) -> Split:
+    """A data set with its own validation folder: validation comes from it, never from the
+    training pictures, so the two never overlap."""
+    own_val = dataset.val_count
+    pool = dataset.train_images.shape[0] - own_val
+    notes: list[str] = []
+    name = dataset.name
+    train_n = _clamp("train_samples", settings.train_samples, pool, "training images", name, strict, notes)
+    val_n = _clamp("val_samples", settings.val_samples, own_val, "validation images", name, strict, notes)
+    test_pool = dataset.test_images.shape[0]
+    test_n = _clamp("test_samples", settings.test_samples, test_pool, "test images", name, strict, notes)
+    order = torch.randperm(pool, generator=torch.Generator().manual_seed(settings.seed))
+    val_order = pool + torch.randperm(own_val, generator=torch.Generator().manual_seed(settings.seed + 2))
+    test_order = torch.randperm(test_pool, generator=torch.Generator().manual_seed(settings.seed + 1))
+    return Split(train=order[:train_n], val=val_order[:val_n], test=test_order[:test_n], notes=tuple(notes))

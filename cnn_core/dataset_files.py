@@ -32,7 +32,8 @@ CACHE_FORMAT = "cnn_core dataset v1"
 JPEG_FORMAT = "cnn_core jpeg dataset v1"
 
 
-def save_dataset(dataset: Dataset, path: str | os.PathLike) -> None:
+def save_dataset(dataset: Dataset, path: str | os.PathLike, extra: dict[str, str] | None = None) -> None:
+    """Write `dataset` as one safetensors file; `extra` adds header fields (an import's date)."""
     tensors = {
         "train_images": dataset.train_images.contiguous(),
         "train_labels": dataset.train_labels.contiguous(),
@@ -46,6 +47,11 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> None:
         "mean": json.dumps(list(dataset.mean)),
         "std": json.dumps(list(dataset.std)),
         "notes": json.dumps(list(dataset.notes)),
+        "skipped": json.dumps(dataset.skipped),
+        "val_count": str(dataset.val_count),
+        "origin": dataset.origin,
+        "source": dataset.source,
+        **(extra or {}),
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, save_safetensors(tensors, metadata=metadata))
@@ -59,6 +65,18 @@ def _read(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str
     except (SafetensorError, OSError, ValueError, RuntimeError):
         raise DataError(f"{what} at {path} is damaged; delete it and it will be rebuilt") from None
     return tensors, metadata
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The header fields of a data set file, without reading its tensors (for listing imports)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        raise DataError(f"the data set file at {path} is damaged; delete it and it will be rebuilt") from None
+    if metadata.get("format") != CACHE_FORMAT:
+        raise DataError(f"{path} is not a data set file of this app")
+    return metadata
 
 
 def load_dataset_file(path: str | os.PathLike) -> Dataset:
@@ -78,6 +96,10 @@ def load_dataset_file(path: str | os.PathLike) -> Dataset:
             mean=tuple(json.loads(metadata["mean"])),
             std=tuple(json.loads(metadata["std"])),
             notes=tuple(json.loads(metadata.get("notes", "[]"))),
+            skipped=dict(json.loads(metadata.get("skipped", "{}"))),
+            val_count=int(metadata.get("val_count", "0")),
+            origin=metadata.get("origin", ""),
+            source=metadata.get("source", ""),
         )
     except (KeyError, ValueError, TypeError):
         raise DataError(f"the data set file at {path} is damaged; delete it and it will be rebuilt") from None

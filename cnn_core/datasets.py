@@ -7,7 +7,9 @@
     fashion-mnist  Fashion-MNIST clothing (28x28, one channel), likewise
     synthetic      generated striped patterns, for tests and quick checks
     <path>         the user's own images: a folder, .zip or .tar.gz in the class-folder layout,
-                   imported once and cached by content
+                   imported once and kept by content in the data folder's imports/
+    imported:<key> an import kept there: `key` is a hash of what was imported, so two archives
+                   with one file name are two data sets, and a run names exactly the data it used
 
 The data folder is $CNN_DATA_DIR, or ./data; `data_dir=` overrides it.
 """
@@ -18,21 +20,27 @@ import dataclasses
 import hashlib
 import logging
 import os
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import torchvision_sets
 from .data import Dataset, make_synthetic
-from .dataset_files import load_dataset_file, load_jpegs, save_dataset
+from .dataset_files import load_dataset_file, load_jpegs, read_header, save_dataset
 from .errors import DataError
 from .image_import import import_images, source_name
+from .storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 DEFAULT = "sample"
 SAMPLE_FILE = Path(__file__).parent / "sample_data" / "cifar10-sample.safetensors.gz"
-IMPORT_VERSION = "1"  # bump when import_images would produce different tensors
+IMPORT_VERSION = "2"  # bump when import_images would produce different tensors
+IMPORTED = "imported:"  # the source of an imported data set: "imported:<key>"
+UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 # (phase, done, total): phase "download" counts bytes, "import" counts files (total unknown).
 Progress = Callable[[str, int, int | None], None]
@@ -44,6 +52,7 @@ class CatalogEntry:
     title: str
     description: str
     needs_download: bool  # True if loading it now would download
+    state: str = "ready"  # in words: "ready", "download on first use", or what is wrong with placed files
 
 
 DESCRIPTIONS = {
@@ -62,7 +71,13 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
 def catalog(folder: str | os.PathLike | None = None) -> list[CatalogEntry]:
     root = data_dir(folder)
     return [
-        CatalogEntry(key, title, text, key in torchvision_sets.NAMES and not torchvision_sets.is_ready(key, root))
+        CatalogEntry(
+            key,
+            title,
+            text,
+            key in torchvision_sets.NAMES and not torchvision_sets.is_ready(key, root),
+            torchvision_sets.readiness(key, root).state if key in torchvision_sets.NAMES else "ready",
+        )
         for key, (title, text) in DESCRIPTIONS.items()
     ]
 
@@ -94,8 +109,10 @@ def load_dataset(
             should_stop=should_stop,
             progress=(lambda done, total: progress("download", done, total)) if progress else None,
         )
+    elif name.startswith(IMPORTED):
+        return load_import(name.removeprefix(IMPORTED), root)
     elif Path(name).exists():
-        dataset = import_cached(Path(name), root, image_size, progress)
+        return import_dataset(Path(name), folder=root, image_size=image_size, progress=progress)
     else:
         raise DataError(
             f"unknown data set {name!r}: choose one of {', '.join(DESCRIPTIONS)}, or give the path of an image "
@@ -104,15 +121,160 @@ def load_dataset(
     return dataclasses.replace(dataset, source=name)
 
 
-def import_cached(path: Path, root: Path, image_size: int = 32, progress: Progress | None = None) -> Dataset:
-    """Import the user's images once; later calls with unchanged content load the cached tensors."""
-    cache = root / "imports" / f"{source_name(path).replace(' ', '-')}-{_content_key(path, image_size)}.safetensors"
-    return _cached(
-        cache,
-        lambda: import_images(
-            path, size=image_size, progress=(lambda files: progress("import", files, None)) if progress else None
-        ),
+# --- the user's imports ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportedSet:
+    """One import kept in the data folder, read from its file's header alone."""
+
+    key: str
+    name: str
+    origin: str  # the archive or folder the user gave, by name
+    imported_at: str  # ISO time, UTC
+    train_images: int
+    val_images: int
+    test_images: int
+    classes: int
+    bytes: int
+    path: Path
+
+    @property
+    def source(self) -> str:
+        return IMPORTED + self.key
+
+    @property
+    def images(self) -> int:
+        return self.train_images + self.val_images + self.test_images
+
+
+def _imports(root: Path) -> Path:
+    return root / "imports"
+
+
+def _import_file(key: str, root: Path) -> Path | None:
+    if not re.fullmatch(r"[0-9a-f]{16}", key):
+        return None
+    return next(iter(sorted(_imports(root).glob(f"*-{key}.safetensors"))), None)
+
+
+def list_imports(folder: str | os.PathLike | None = None) -> list[ImportedSet]:
+    """The user's imports kept in the data folder, newest first (damaged files are left out)."""
+    out = []
+    for path in sorted(_imports(data_dir(folder)).glob("*.safetensors")):
+        try:
+            header = read_header(path)
+            if header.get("kind") != "import":
+                continue
+            counts = {k: int(header[k]) for k in ("train_images", "val_images", "test_images")}
+            out.append(
+                ImportedSet(
+                    key=header["key"],
+                    name=header["name"],
+                    origin=header.get("origin", ""),
+                    imported_at=header.get("imported_at", ""),
+                    bytes=path.stat().st_size,
+                    path=path,
+                    classes=int(header["class_count"]),
+                    **counts,
+                )
+            )
+        except (DataError, KeyError, ValueError, OSError):
+            continue
+    return sorted(out, key=lambda info: info.imported_at, reverse=True)
+
+
+def find_import(source: str, folder: str | os.PathLike | None = None) -> ImportedSet | None:
+    key = source.removeprefix(IMPORTED)
+    return next((info for info in list_imports(folder) if info.key == key), None)
+
+
+def remove_import(source: str, folder: str | os.PathLike | None = None) -> bool:
+    """Delete a kept import; runs trained on it keep their weights and metrics, not its pictures."""
+    path = _import_file(source.removeprefix(IMPORTED), data_dir(folder))
+    if path is None:
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+def load_import(key: str, root: Path) -> Dataset:
+    path = _import_file(key, root)
+    if path is None:
+        raise DataError(
+            f"the imported images {IMPORTED}{key} are no longer in the data folder ({_imports(root)}); "
+            "import the folder or archive again"
+        )
+    return load_dataset_file(path)
+
+
+def import_dataset(
+    path: Path,
+    *,
+    folder: str | os.PathLike | None = None,
+    origin: str | None = None,
+    image_size: int = 32,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Import the user's images once and keep them in the data folder; later calls with unchanged
+    content load the kept tensors. The data set's source is "imported:<key>", its content's hash."""
+    root = data_dir(folder)
+    key = _content_key(path, image_size)
+    kept = _import_file(key, root)
+    if kept is not None:
+        try:
+            return load_dataset_file(kept)
+        except DataError:
+            kept.unlink(missing_ok=True)
+    origin = origin or str(path)
+    dataset = import_images(
+        path,
+        size=image_size,
+        name=source_name(Path(origin)),
+        progress=(lambda files: progress("import", files, None)) if progress else None,
     )
+    dataset = dataclasses.replace(dataset, source=IMPORTED + key, origin=origin)
+    facts = dataset.describe()
+    header = {
+        "kind": "import",
+        "key": key,
+        "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "class_count": str(dataset.num_classes),
+        **{k: str(facts[k]) for k in ("train_images", "val_images", "test_images")},
+    }
+    try:
+        save_dataset(
+            dataset, _imports(root) / f"{source_name(Path(origin)).replace(' ', '-')}-{key}.safetensors", header
+        )
+    except OSError as error:
+        log.warning("could not keep the imported images in %s: %s", _imports(root), error)
+    return dataset
+
+
+def import_upload(
+    data: bytes, filename: str, *, folder: str | os.PathLike | None = None, progress: Progress | None = None
+) -> Dataset:
+    """An archive uploaded in the browser: written to the data folder under its content's hash (so
+    two uploads with one name never share a file), imported, then removed (the import is kept)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", Path(filename).name)[:80] or "upload.zip"
+    if not safe.lower().endswith(UPLOAD_SUFFIXES):
+        raise DataError(f"{Path(filename).name} is not a .zip, .tar.gz or .tar archive; upload one of those")
+    work = data_dir(folder) / "uploads" / hashlib.sha256(data).hexdigest()[:16]
+    work.mkdir(parents=True, exist_ok=True)
+    target = work / safe
+    atomic_write_bytes(target, data)
+    try:
+        return import_dataset(target, folder=folder, origin=Path(filename).name, progress=progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def is_ready(name: str, folder: str | os.PathLike | None = None) -> bool:
+    """True if `name` loads without a download or an import."""
+    root = data_dir(folder)
+    if name in torchvision_sets.NAMES:
+        return torchvision_sets.readiness(name, root).ready
+    if name.startswith(IMPORTED):
+        return _import_file(name.removeprefix(IMPORTED), root) is not None
+    return name in DESCRIPTIONS or Path(name).exists()
 
 
 def _cached(cache: Path, build: Callable[[], Dataset]) -> Dataset:
@@ -138,7 +300,10 @@ def _content_key(path: Path, image_size: int) -> str:
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             for filename in sorted(filenames):
-                stat = os.stat(os.path.join(dirpath, filename), follow_symlinks=False)
+                try:  # a link counts by what it points to
+                    stat = os.stat(os.path.join(dirpath, filename))
+                except OSError:
+                    stat = os.stat(os.path.join(dirpath, filename), follow_symlinks=False)
                 rel = os.path.relpath(os.path.join(dirpath, filename), path)
                 digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     else:

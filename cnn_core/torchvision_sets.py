@@ -9,6 +9,7 @@ match the published archive before torchvision opens it (torchvision checks the 
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,12 +68,50 @@ def cache_path(key: str, data_dir: Path) -> Path:
     return data_dir / "cache" / f"{key}.safetensors"
 
 
-def is_ready(key: str, data_dir: Path) -> bool:
-    """True if loading needs no download (cached, or every file already in the data folder)."""
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a built-in set loads without a download, and why not in words."""
+
+    ready: bool
+    state: str  # "ready", "download on first use", or what is wrong with the placed files
+
+
+@functools.lru_cache(maxsize=32)
+def _md5(path: str, size: int, mtime_ns: int) -> str:  # keyed by size and time: a replaced file is checked again
+    return md5_of(Path(path))
+
+
+def _placed_md5(path: Path) -> str:
+    info = path.stat()
+    return _md5(str(path), info.st_size, info.st_mtime_ns)
+
+
+def readiness(key: str, data_dir: Path) -> Readiness:
+    """Ready if cached, or if every file is placed in the data folder with the official checksum.
+    A placed file with another checksum, or some files placed and others not, is named."""
     if cache_path(key, data_dir).is_file():
-        return True
+        return Readiness(True, "ready")
     source = _sources()[key]
-    return all((data_dir / source.folder / f.filename).is_file() for f in source.files)
+    folder = data_dir / source.folder
+    placed = [f for f in source.files if (folder / f.filename).is_file()]
+    wrong = [f.filename for f in placed if _placed_md5(folder / f.filename) != f.md5]
+    if wrong:
+        return Readiness(
+            False, f"{wrong[0]} in {folder} is not the official file (its checksum differs); delete it or replace it"
+        )
+    missing = [f.filename for f in source.files if f not in placed]
+    if not missing:
+        return Readiness(True, "ready")
+    if placed:
+        return Readiness(
+            False, f"{len(placed)} of {len(source.files)} files placed in {folder}; missing {', '.join(missing)}"
+        )
+    return Readiness(False, "download on first use")
+
+
+def is_ready(key: str, data_dir: Path) -> bool:
+    """True if loading needs no download (cached, or every file placed with the right checksum)."""
+    return readiness(key, data_dir).ready
 
 
 def load(
@@ -91,7 +130,8 @@ def load(
             cached.unlink(missing_ok=True)  # rebuilt below from the archive
     source = _sources()[key]
     folder = data_dir / source.folder
-    fallback = f"use the bundled sample, or place {', '.join(f.filename for f in source.files)} in {folder}"
+    missing = [f.filename for f in source.files if not (folder / f.filename).is_file()]
+    fallback = f"use the bundled sample, or place {', '.join(missing)} in {folder}"
     for remote in source.files:
         target = folder / remote.filename
         if target.is_file():

@@ -178,12 +178,14 @@ class Trainer:
             settings = TrainSettings.from_dict(config["settings"])
         except (KeyError, CnnCoreError) as error:
             raise RunStoreError(f"run {run.id}: its configuration cannot be read ({error})") from None
-        trained_on = config.get("dataset", {})
-        if (trained_on.get("name"), trained_on.get("train_images"), trained_on.get("test_images")) != (
-            dataset.name,
-            len(dataset.train_labels),
-            len(dataset.test_labels),
-        ):
+        trained_on, offered = config.get("dataset", {}), dataset.describe()
+        # An import is named by its content's hash: another archive with the same name and counts is other data.
+        other_import = (
+            str(trained_on.get("source", "")).startswith("imported:") and trained_on["source"] != offered["source"]
+        )
+        if other_import or [trained_on.get(k) for k in ("name", "train_images", "test_images")] != [
+            offered[k] for k in ("name", "train_images", "test_images")
+        ]:
             raise RunStoreError(
                 f"run {run.id} was trained on '{trained_on.get('name')}'; load that data set to resume it"
             )
@@ -330,7 +332,7 @@ class Trainer:
                 "test_images": len(self.split.test),
                 "parameters": self.report.parameters,
                 "device": str(device),
-                "notes": list(self.split.notes),
+                "notes": [*data.notes, *self.split.notes],
                 "settings": s.to_dict(),
             },
             record=False,

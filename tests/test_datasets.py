@@ -148,9 +148,14 @@ def test_odd_images_are_converted_and_broken_ones_skipped_and_counted(tmp_path):
     assert len(data.train_labels) + len(data.test_labels) == 15 + 6
     assert data.train_images.shape[1:] == (3, 32, 32)
     notes = " ".join(data.notes)
-    assert "1 file could not be read as an image and was skipped" in notes
-    assert "1 file is not an image (by its extension) and was ignored" in notes
-    assert "1 file is not inside a class folder and was ignored" in notes
+    assert "1 file could not be read as a picture and was skipped: 'green/not-really.png'" in notes
+    assert "1 file is not a picture (by its name) and was ignored: 'green/notes.txt'" in notes
+    assert "1 file is not inside a class folder and was ignored: 'loose.jpg'" in notes
+    assert data.skipped == {
+        "not_image": {"count": 1, "files": ["green/notes.txt"]},
+        "unreadable": {"count": 1, "files": ["green/not-really.png"]},
+        "outside_classes": {"count": 1, "files": ["loose.jpg"]},
+    }
 
 
 def _saved(image, fmt):
@@ -243,7 +248,10 @@ def test_an_import_is_cached_by_content(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "import_images", lambda *a, **k: pytest.fail("imported twice"))
     again = load_dataset(str(archive), folder=tmp_path / "data")
     assert torch.equal(first.train_images, again.train_images) and again.classes == first.classes
-    assert again.source == str(archive)
+    assert again.source == first.source and again.source.startswith("imported:")
+    assert again.origin == str(archive)
+    by_key = load_dataset(first.source, folder=tmp_path / "data")  # how a run loads its data again
+    assert torch.equal(by_key.test_images, first.test_images) and by_key.source == first.source
 
 
 def test_the_sample_is_decoded_once_then_loaded_from_its_cache(tmp_path, monkeypatch):
