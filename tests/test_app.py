@@ -202,3 +202,54 @@ def test_pages_revisited_give_widgets_one_value_source(app):
     finally:
         logger.removeHandler(handler)
     assert not [m for m in seen if "created with a default value" in m]
+
+
+# --- the user's own images on the Train page ------------------------------------------------------------
+def import_archive(at: AppTest, filename: str, data: bytes) -> None:
+    """Upload an archive on Train, press Import, and wait for the background import to finish."""
+    at.switch_page(page("train")).run()
+    at.file_uploader(key="upload_archive").upload(filename, data, "application/zip").run()
+    next(b for b in at.button if b.label == "Import these images").click().run()
+    deadline = time.monotonic() + 60
+    while "data_job" in at.session_state and time.monotonic() < deadline:
+        time.sleep(0.3)
+        at.run()
+    assert_clean(at, f"import {filename}")
+
+
+def test_two_archives_with_one_name_stay_two_data_sets_across_sessions_and_restarts(tmp_path, monkeypatch):
+    from test_datasets import class_files, make_zip, png
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
+    three = make_zip(tmp_path / "a.zip", {**class_files(per_class=6), "red/broken.png": b"not a picture"})
+    four = make_zip(
+        tmp_path / "b.zip", {**class_files(per_class=9), **{f"grey/{i}.png": png((9, 9, 9)) for i in range(9)}}
+    )
+
+    first = AppTest.from_file(APP, default_timeout=120)
+    first.run()
+    import_archive(first, "pets.zip", three.read_bytes())
+    text = " ".join(e.value for e in [*first.success, *first.caption])
+    assert "Imported pets.zip" in text and "in 3 classes" in text
+    # The import's notes stay on the page after the rerun that selects the new data set.
+    assert "could not be read as a picture" in text and "red/broken.png" in text
+    first.run()
+    assert "red/broken.png" in " ".join(e.value for e in first.caption)
+
+    second = AppTest.from_file(APP, default_timeout=120)  # another browser tab, same server
+    second.run()
+    import_archive(second, "pets.zip", four.read_bytes())
+    assert "in 4 classes" in " ".join(e.value for e in second.success)
+    import_archive(second, "pets.zip", three.read_bytes())  # already imported: found by its content
+    assert "in 3 classes" in " ".join(e.value for e in second.success)
+
+    import streamlit as st
+
+    st.cache_resource.clear()  # a server restart forgets what it loaded, not what was imported
+    after = AppTest.from_file(APP, default_timeout=120)
+    after.run()
+    after.switch_page(page("train")).run()
+    options = after.selectbox(key="w_dataset").options
+    ours = [o for o in options if o.startswith("Your images: pets")]
+    assert len(ours) == 2 and any("(36 pictures" in o for o in ours) and any("(18 pictures" in o for o in ours), options

@@ -14,11 +14,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from cnn_core import torchvision_sets
 from cnn_core.architecture import Architecture
 from cnn_core.curves import curves
 from cnn_core.data import Dataset
-from cnn_core.datasets import DESCRIPTIONS, data_dir, load_dataset
+from cnn_core.datasets import DESCRIPTIONS, IMPORTED, data_dir, find_import, is_ready, load_dataset
 from cnn_core.errors import CnnCoreError
 from cnn_core.image_import import decode_image
 from cnn_core.jobs import JobRegistry
@@ -68,9 +67,27 @@ def _dataset(name: str, folder: str) -> Dataset:
 
 
 def dataset_ready(name: str) -> bool:
-    if name in torchvision_sets.NAMES:
-        return torchvision_sets.is_ready(name, data_dir())
-    return name in DESCRIPTIONS or Path(name).exists()
+    return is_ready(name, data_dir())
+
+
+def forget_dataset() -> None:
+    """Drop the loaded data sets, after an import is removed."""
+    _dataset.clear()
+
+
+def run_dataset(config: dict) -> tuple[Dataset | None, str]:
+    """The data a run was trained on, exactly (an import by its content's hash), or None and a
+    sentence saying why it cannot be shown."""
+    trained_on = config.get("dataset", {})
+    source = trained_on.get("source", trained_on.get("name", ""))
+    if dataset_ready(source):
+        return get_dataset(source), ""
+    if source.startswith(IMPORTED):
+        return None, (
+            f"The pictures this run was trained on ({trained_on.get('origin', trained_on.get('name'))}) are no longer "
+            "in the data folder: import that archive again on Train to see them here."
+        )
+    return None, f"The data set '{trained_on.get('name', source)}' is not downloaded here; download it on Train."
 
 
 def get_dataset(name: str) -> Dataset:
@@ -133,9 +150,7 @@ def keep_widget_values(prefix: str = "w_") -> None:
 
 def sidebar() -> None:
     with st.sidebar:
-        name = current_dataset_name()
-        title = DESCRIPTIONS.get(name, (Path(name).name, ""))[0]
-        st.markdown(f"**Data set:** {title}")
+        st.markdown(f"**Data set:** {dataset_title(current_dataset_name())}")
         runs = store().list()
         if not runs:
             st.caption("No training runs yet: start one on the Train page.")
@@ -150,6 +165,22 @@ def sidebar() -> None:
             help="Metrics, filters and feature maps are shown for this training run. The newest is picked "
             "until you choose another.",
         )
+        try:
+            trained_on = store().get(st.session_state["run_id"]).config().get("dataset", {})
+            source = trained_on.get("source", trained_on.get("name", "?"))
+            st.caption(f"That run was trained on {dataset_title(source)}")
+        except (CnnCoreError, OSError, ValueError, AttributeError):
+            pass  # a damaged run says so on its page
+
+
+def dataset_title(source: str) -> str:
+    """A data set's name for people: the catalog's title, or an import's name and origin."""
+    if source in DESCRIPTIONS:
+        return DESCRIPTIONS[source][0]
+    if source.startswith(IMPORTED):
+        info = find_import(source, data_dir())
+        return f"your images: {info.name} (from {info.origin})" if info else "your images (removed)"
+    return Path(source).name
 
 
 def _run_label(info) -> str:

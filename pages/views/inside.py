@@ -21,11 +21,12 @@ try:
 except CnnCoreError as error:
     common.error_box(error)
     st.stop()
-source = config["dataset"].get("source", config["dataset"]["name"])
-dataset = common.get_dataset(source) if common.dataset_ready(source) else None
+dataset, missing = common.run_dataset(config)
 classes = tuple(config["dataset"]["classes"])
 channels, size = model.input_shape[0], model.input_shape[1]
 st.caption(f"Run {run_id} · {config['architecture']['name']} · trained on {config['dataset']['name']}")
+if missing:
+    st.caption(missing)
 
 # --- filters ---------------------------------------------------------------------------------------
 st.subheader("The filters it learned")

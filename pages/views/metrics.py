@@ -130,13 +130,12 @@ st.session_state.setdefault("w_cm_true", default_pair[0])
 st.session_state.setdefault("w_cm_pred", default_pair[1])
 true_class = a.selectbox("True class", classes, key="w_cm_true")
 said_class = b.selectbox("Predicted class", classes, key="w_cm_pred")
-source = config["dataset"].get("source", config["dataset"]["name"])
-if not common.dataset_ready(source):
-    st.info("The data set of this run is not available here, so its pictures cannot be shown.")
-    st.stop()
 try:
+    dataset, missing = common.run_dataset(config)
+    if dataset is None:
+        st.info(missing, icon=":material/info:")
+        st.stop()
     predictions = run.load_predictions()
-    dataset = common.get_dataset(source)
 except CnnCoreError as error:
     common.error_box(error)
     st.stop()

@@ -139,15 +139,15 @@ if len(chosen) == 1:
                 st.session_state[f"w_{field}"] = value
             st.switch_page(common.PAGES["train"])
     if info.status in ("interrupted", "stopped") and run.has_checkpoint():
-        source = run.config().get("dataset", {}).get("source", info.dataset)
+        data, missing = common.run_dataset(run.config())
         if st.button(
             "Resume training",
             icon=":material/resume:",
-            disabled=not common.dataset_ready(source),
-            help="Continues from the last completed epoch, with the same settings, in the same run.",
+            disabled=data is None,
+            help=missing or "Continues from the last completed epoch, with the same settings, in the same run.",
         ):
             try:
-                job = common.registry().start_resume(run, common.get_dataset(source))
+                job = common.registry().start_resume(run, data)
             except CnnCoreError as error:
                 common.error_box(error)
             else:

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import streamlit as st
 
 from cnn_core.data import plan_split
-from cnn_core.datasets import DESCRIPTIONS, catalog, data_dir, load_dataset
+from cnn_core.datasets import (
+    DESCRIPTIONS,
+    IMPORTED,
+    catalog,
+    data_dir,
+    import_upload,
+    list_imports,
+    load_dataset,
+    remove_import,
+)
 from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.presets import PRESETS
 from cnn_core.previews import class_counts, image_grid, samples_per_class
 from cnn_core.settings import DEVICES, HELP, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainSettings
 from cnn_core.shapes import infer_shapes
-from cnn_core.storage import atomic_write_bytes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
 
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.2, 0.3, 1.0, 10.0, 1e6]
-UPLOAD_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 # While a run trains, the live view (progress, curves, log) redraws every LIVE_SECONDS. On a
 # 2-core machine each redraw's burst of browser work stalls both training threads, and cost about
 # a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
@@ -67,17 +73,60 @@ if "w_preset" not in st.session_state:
 st.title("Train a network")
 setup, live = st.columns([2, 3], gap="large")
 
+
 # --- 1. data ------------------------------------------------------------------------------------------
+def import_summary(dataset) -> str:
+    facts = dataset.describe()
+    val = f", {facts['val_images']:,} validation" if facts["val_images"] else ""
+    return (
+        f"{facts['train_images']:,} training{val} and {facts['test_images']:,} test pictures in "
+        f"{dataset.num_classes} classes"
+    )
+
+
+def show_import_notes(dataset) -> None:
+    """What the import did with every file: its notes, and the names behind each skipped count."""
+    for note in dataset.notes:
+        st.caption(note)
+    if dataset.skipped:
+        with st.expander(f"Files not imported ({sum(v['count'] for v in dataset.skipped.values()):,})"):
+            for reason, info in dataset.skipped.items():
+                more = (
+                    f" (and {info['count'] - len(info['files']):,} more)" if info["count"] > len(info["files"]) else ""
+                )
+                st.markdown(f"**{SKIP_TITLES.get(reason, reason)}: {info['count']:,}**{more}")
+                st.code("\n".join(info["files"]), language=None)
+
+
+SKIP_TITLES = {
+    "not_image": "Not pictures",
+    "hidden": "Hidden files",
+    "unreadable": "Could not be read",
+    "other_format": "Picture formats this app cannot read",
+    "too_large": "Too large",
+    "damaged": "Damaged in the archive",
+    "encrypted": "Password-protected",
+    "link": "Links not followed",
+    "outside_classes": "Not in a class folder",
+    "outside_splits": "Beside the train/test folders",
+    "empty_class": "Folders with no readable pictures",
+}
+
 with setup:
     st.subheader("1. Data")
-    extra = st.session_state.setdefault("imported", [])
+    # A finished import selects its data set from the next run on: the selectbox below may
+    # already be drawn in this one, and a drawn widget's value cannot change.
+    if "dataset_next" in st.session_state:
+        st.session_state["w_dataset"] = st.session_state.pop("dataset_next")
     entries = {entry.key: entry for entry in catalog()}
-    options = [*entries, *extra]
+    imports = {info.source: info for info in list_imports()}
+    options = [*entries, *imports]
 
     def label(key: str) -> str:
         if key in entries:
             return entries[key].title + (" (download first)" if entries[key].needs_download else "")
-        return f"Your images: {Path(key).name}"
+        info = imports[key]
+        return f"Your images: {info.name} ({info.images:,} pictures, imported {info.imported_at[:10]})"
 
     st.session_state.setdefault("w_dataset", common.current_dataset_name())
     if st.session_state["w_dataset"] not in options:
@@ -88,15 +137,24 @@ with setup:
         format_func=label,
         key="w_dataset",
         on_change=on_dataset_change,
-        help="The pictures the network learns from. The bundled CIFAR-10 sample works offline.",
+        help="The pictures the network learns from. The bundled CIFAR-10 sample works offline; your own "
+        "imports stay listed until you remove them.",
     )
     st.session_state["dataset"] = name
-    if name in DESCRIPTIONS and not common.dataset_ready(name):
+    if name in entries and entries[name].state not in ("ready", "download on first use"):
+        st.warning(entries[name].state, icon=":material/warning:")
+    elif name in DESCRIPTIONS and not common.dataset_ready(name):
         st.caption(DESCRIPTIONS[name][1])
+    if name in imports:
+        info = imports[name]
+        st.caption(
+            f"Imported from **{info.origin}** on {info.imported_at[:16].replace('T', ' ')} UTC · "
+            f"{info.bytes / 2**20:,.1f} MB kept in the data folder"
+        )
 
     data_job = registry.get(st.session_state.get("data_job"))
     ready = common.dataset_ready(name)
-    if not ready:
+    if not ready and name in entries:
         if st.button(f"Download {DESCRIPTIONS[name][0]}", icon=":material/download:"):
             loader = functools.partial(load_dataset, name, folder=data_dir())
             st.session_state["data_job"] = registry.start_loading(name, loader).id
@@ -104,27 +162,26 @@ with setup:
 
     with st.expander("Use your own images"):
         st.markdown(
-            "A `.zip` or `.tar.gz` with **one folder per class** (`cats/1.jpg`, `dogs/2.png`, ...), optionally "
-            "inside `train/` and `test/` folders. Every picture becomes a 32x32 colour image."
+            "A `.zip` or `.tar.gz` with **one folder per class** (`cats/1.jpg`, `dogs/2.png`, ...). Folders named "
+            "like `train`, `test` and `val` (also `training_set`, `test_set`, `validation`, ...) are kept as the "
+            "training, test and validation pictures. Every picture becomes a 32x32 colour image; files that are "
+            "not imported are listed with the reason."
         )
         upload = st.file_uploader(
             "Image archive",
-            type=["zip", "gz", "tgz", "tar"],
+            type=["zip", "gz", "tgz", "tar", "bz2", "xz"],
             key="upload_archive",
             help="The limits: the upload size set for this server, 200,000 files, "
             "40 megapixels per picture, at least 5 pictures per class.",
         )
         if upload is not None and st.button("Import these images", icon=":material/upload:"):
-            safe = re.sub(r"[^A-Za-z0-9._-]", "-", Path(upload.name).name)[:80]
-            if not safe.lower().endswith(UPLOAD_SUFFIXES):
-                st.error("Upload a .zip, .tar.gz or .tar archive.")
-            else:
-                target = data_dir() / "uploads" / safe
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_bytes(target, upload.getvalue())
-                loader = functools.partial(load_dataset, str(target), folder=data_dir())
-                st.session_state["data_job"] = registry.start_loading(str(target), loader).id
-                st.rerun()
+            data, filename = upload.getvalue(), upload.name
+            st.session_state.pop("import_done", None)
+            st.session_state["data_job"] = registry.start_loading(
+                filename,
+                lambda progress, should_stop: import_upload(data, filename, folder=data_dir(), progress=progress),
+            ).id
+            st.rerun()
 
     if data_job is not None:
 
@@ -149,19 +206,13 @@ with setup:
                 if st.button("Dismiss", key="dismiss_data"):
                     del st.session_state["data_job"]
                     st.rerun(scope="app")
-            else:
+            else:  # done: select it, and keep what the import said on the page until the next import
                 dataset = job_now.result
-                if job_now.title not in DESCRIPTIONS and job_now.title not in extra:
-                    extra.append(job_now.title)
-                st.session_state["dataset"] = job_now.title
-                st.session_state["w_dataset"] = job_now.title
+                source = dataset.source or job_now.title
+                st.session_state["dataset"] = st.session_state["dataset_next"] = source
+                if source.startswith(IMPORTED):
+                    st.session_state["import_done"] = {"source": source, "title": job_now.title}
                 del st.session_state["data_job"]
-                st.success(
-                    f"Ready: {dataset.name}, {len(dataset.train_labels):,} training and "
-                    f"{len(dataset.test_labels):,} test images in {dataset.num_classes} classes."
-                )
-                for note in dataset.notes:
-                    st.caption(note)
                 st.rerun(scope="app")
 
         data_progress()
@@ -173,10 +224,21 @@ with setup:
         except CnnCoreError as error:
             common.error_box(error)
     if dataset is not None:
-        st.caption(
-            f"{len(dataset.train_labels):,} training and {len(dataset.test_labels):,} test images · "
-            f"{'x'.join(map(str, dataset.input_shape))} · {dataset.num_classes} classes"
-        )
+        done = st.session_state.get("import_done")
+        if done and done["source"] == name:
+            st.success(f"Imported {done['title']}: {import_summary(dataset)}.", icon=":material/check_circle:")
+        st.caption(f"{import_summary(dataset)} · {'x'.join(map(str, dataset.input_shape))} pixels")
+        if name in imports:
+            show_import_notes(dataset)
+            if st.button(
+                "Remove from the list",
+                key="remove_import",
+                help="Deletes the imported pictures from the data folder. Runs trained on them keep their results.",
+            ):
+                remove_import(name, data_dir())
+                common.forget_dataset()
+                st.session_state["dataset"] = st.session_state["dataset_next"] = "sample"
+                st.rerun()
         with st.expander("See the pictures"):
             counts = class_counts(dataset)
             st.caption(" · ".join(f"{name}: {count:,}" for name, count in counts))
