@@ -141,11 +141,12 @@ class Skipped:
             if reason in self.counts
         }
 
-    def notes(self) -> list[str]:
+    def notes(self, said: frozenset[str] = frozenset()) -> list[str]:
+        """A sentence per reason, naming the first files; reasons in `said` have a note already."""
         out = []
         for reason, (one, several) in REASONS.items():
             count = self.counts.get(reason, 0)
-            if not count:
+            if not count or reason in said:
                 continue
             names = sorted(self.names[reason])
             shown = ", ".join(f"'{n}'" for n in names[:3]) + (", ..." if count > 3 else "")
@@ -630,12 +631,12 @@ def _assemble(
         "test": defaultdict(list),
     }
     nested: dict[str, set[str]] = defaultdict(set)
-    strays: set[str] = set()
+    strays: dict[str, int] = defaultdict(int)
     for path, image in decoded:
         split, rest, stray = layout.locate(path)
         if stray is not None:
             skipped.add("outside_splits", path.as_posix())
-            strays.add(stray)
+            strays[stray] += 1
             continue
         if split is None or len(rest) < 2:  # an image not inside a class folder
             skipped.add("outside_classes", path.as_posix())
@@ -698,15 +699,14 @@ def _assemble(
             "(not taken from the training pictures)"
         )
     if strays:
-        notes.append(
-            "folders beside the train/test folders were left out: " + ", ".join(f"'{s}'" for s in sorted(strays))
-        )
+        listed = ", ".join(f"'{name}' ({count:,} pictures)" for name, count in sorted(strays.items()))
+        notes.append(f"folders beside the train/test folders were left out: {listed}")
     if nested:
         examples = ", ".join(f"'{cls}/{sorted(subs)[0]}/'" for cls, subs in sorted(nested.items())[:3])
         notes.append(f"pictures in sub-folders count for their top class folder (for example {examples})")
     if not splits["test"]:
         raise DataError("the test folder holds no images of the training classes")
-    notes += skipped.notes()
+    notes += skipped.notes(said=frozenset({"outside_splits"}) if strays else frozenset())
 
     def stack(items):
         if not items:

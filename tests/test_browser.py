@@ -7,6 +7,7 @@ failure, since .ci/run installs it. Screenshots of the main pages go to $SCREENS
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -51,9 +52,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    work = tmp_path_factory.mktemp("app")
+@contextlib.contextmanager
+def serve(work: Path):
+    """`streamlit run app.py` with its runs and data under `work`, until the block ends."""
     port = free_port()
     env = {**os.environ, "CNN_RUNS_DIR": str(work / "runs"), "CNN_DATA_DIR": str(work / "data")}
     log = open(work / "server.log", "w")
@@ -65,20 +66,27 @@ def server(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"the app did not start: {(work / 'server.log').read_text()[-2000:]}")
+        yield url
+    finally:
         proc.terminate()
-        pytest.fail(f"the app did not start: {(work / 'server.log').read_text()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("app")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +215,37 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     page.mouse.click(area["x"] + area["width"] * 5.5 / 10, area["y"] + area["height"] * 3.5 / 10)  # row cat, col dog
     expect(page.get_by_text("test pictures of cat that the network called dog")).to_be_visible(timeout=30_000)
     assert_no_exception(page, "metrics after a click")
+
+
+def test_an_uploaded_archive_keeps_its_notes_on_the_page_and_survives_a_restart(browser, tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_datasets import class_files, make_zip
+
+    archive = make_zip(
+        tmp_path / "my pets.zip", {**class_files(per_class=8), "red/broken.png": b"not a picture", "__MACOSX/._x": b""}
+    )
+    work = tmp_path / "server"
+    work.mkdir()
+    with serve(work) as url:
+        page = open_page(browser, f"{url}/train")
+        settle(page)
+        page.get_by_text("Use your own images").click()
+        page.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(str(archive))
+        page.get_by_role("button", name="Import these images").click()
+        expect(page.get_by_text("Imported my pets.zip")).to_be_visible(timeout=60_000)
+        note = page.get_by_text("1 file could not be read as a picture and was skipped: 'red/broken.png'")
+        expect(note).to_be_visible()
+        page.wait_for_timeout(2500)  # the notes are not wiped by a later rerun
+        expect(note).to_be_visible()
+        assert_no_exception(page, "train after an import")
+    with serve(work) as url:  # a restart: the import is still listed, and selectable
+        page = open_page(browser, f"{url}/train")
+        settle(page)
+        page.get_by_test_id("stSelectbox").filter(has_text="Data set").click()
+        option = page.get_by_role("option", name=re.compile(r"Your images: my pets \(24 pictures"))
+        expect(option).to_be_visible(timeout=10_000)
+        option.click()
+        settle(page)
+        expect(page.get_by_text("Imported from my pets.zip", exact=False)).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("'red/broken.png'", exact=False).first).to_be_visible()
+        assert_no_exception(page, "train after a restart")

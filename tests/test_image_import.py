@@ -80,7 +80,7 @@ def test_kaggle_layout_with_doubled_folders_and_a_stray_folder(tmp_path):
     assert (len(data.train_labels), len(data.test_labels)) == (18, 9)
     assert data.skipped["outside_splits"]["count"] == 4
     assert "dataset/single_prediction/cat_or_dog_0.jpg" in data.skipped["outside_splits"]["files"]
-    assert any("'single_prediction'" in note for note in data.notes)
+    assert "folders beside the train/test folders were left out: 'single_prediction' (4 pictures)" in data.notes
 
 
 @pytest.mark.parametrize("val", ["val", "valid", "validation"])

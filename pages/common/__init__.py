@@ -8,6 +8,7 @@ the running job's id also in the URL so a reloaded tab finds it again.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -228,6 +229,11 @@ def error_box(error: Exception) -> None:
         st.error(str(error), icon=":material/error:")
     else:
         st.error("Something went wrong here; the details are in the server log.", icon=":material/error:")
+
+
+def plain_markdown(text: str) -> str:
+    """`text` shown as itself in Markdown: a file name like `*_draft_*.png` is not emphasis."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 def to_image(tensor: torch.Tensor):

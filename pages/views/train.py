@@ -95,7 +95,8 @@ def show_import_notes(dataset) -> None:
                     f" (and {info['count'] - len(info['files']):,} more)" if info["count"] > len(info["files"]) else ""
                 )
                 st.markdown(f"**{SKIP_TITLES.get(reason, reason)}: {info['count']:,}**{more}")
-                st.code("\n".join(info["files"]), language=None)
+                # A list that wraps long names, rather than a code block that cuts them at the edge.
+                st.markdown("\n".join(f"- {common.plain_markdown(name)}" for name in info["files"]))
 
 
 SKIP_TITLES = {
@@ -126,7 +127,7 @@ with setup:
         if key in entries:
             return entries[key].title + (" (download first)" if entries[key].needs_download else "")
         info = imports[key]
-        return f"Your images: {info.name} ({info.images:,} pictures, imported {info.imported_at[:10]})"
+        return f"Your images: {info.name} ({info.images:,} pictures)"
 
     st.session_state.setdefault("w_dataset", common.current_dataset_name())
     if st.session_state["w_dataset"] not in options:
