@@ -253,3 +253,51 @@ def test_two_archives_with_one_name_stay_two_data_sets_across_sessions_and_resta
     options = after.selectbox(key="w_dataset").options
     ours = [o for o in options if o.startswith("Your images: pets")]
     assert len(ours) == 2 and any("(36 pictures" in o for o in ours) and any("(18 pictures" in o for o in ours), options
+
+
+def test_a_run_shows_exactly_its_own_imported_data_and_says_when_it_is_gone(tmp_path, monkeypatch):
+    """A run trained on one 'pets.zip' never shows another 'pets.zip''s pictures, and once its
+    import is removed the pages say so instead of failing."""
+    from test_datasets import class_files, make_zip, png
+
+    from cnn_core import datasets
+    from cnn_core.presets import PRESETS
+    from cnn_core.runs import RunStore
+    from cnn_core.settings import TrainSettings
+    from cnn_core.training import Trainer
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
+    ours = datasets.import_upload(
+        make_zip(tmp_path / "a.zip", class_files(per_class=8)).read_bytes(), "pets.zip", folder=tmp_path / "data"
+    )
+    Trainer(
+        PRESETS["seed"].architecture.with_num_classes(3),
+        TrainSettings(epochs=1),
+        ours,
+        store=RunStore(tmp_path / "runs"),
+    ).run()
+    other = {f"{c}/{i}.png": png((i, i, i)) for c in ("ant", "bee", "cow", "dog") for i in range(9)}
+    datasets.import_upload(make_zip(tmp_path / "b.zip", other).read_bytes(), "pets.zip", folder=tmp_path / "data")
+
+    config = RunStore(tmp_path / "runs").runs()[0].config()
+    assert config["dataset"]["source"] == ours.source  # the run names its data by content
+    assert datasets.load_dataset(ours.source, folder=tmp_path / "data").num_classes == 3
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(page("metrics")).run()
+    assert_clean(at, "metrics")
+    assert at.selectbox(key="w_cm_true").options == ["blue", "green", "red"]  # the run's own classes
+    assert "your images: pets (from pets.zip)" in " ".join(c.value for c in at.sidebar.caption)
+
+    datasets.remove_import(ours.source, tmp_path / "data")
+    import streamlit as st
+
+    st.cache_resource.clear()
+    for name in ("metrics", "inside", "runs"):
+        at.switch_page(page(name)).run()
+        assert_clean(at, name)
+    at.switch_page(page("metrics")).run()
+    said = " ".join(e.value for e in [*at.info, *at.caption])
+    assert "no longer in the data folder" in said and "pets.zip" in said
