@@ -7,6 +7,7 @@ in pages/; all the work they ask for is done by cnn_core.
 
 import streamlit as st
 
+from cnn_core.errors import CnnCoreError
 from pages import common
 
 st.set_page_config(
@@ -33,7 +34,10 @@ navigation = st.navigation(
     }
 )
 common.sidebar()
-navigation.run()
+try:
+    navigation.run()
+except CnnCoreError as error:  # a damaged run or file the page did not expect: a message, not a traceback
+    common.error_box(error)
 # A training process gets ready in the background from the first page on, so that Start shows
 # the run training within a couple of seconds (the registry does nothing while a run trains).
 common.registry().warm_worker()

@@ -20,7 +20,7 @@ from .architecture import Architecture
 from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, list_imports, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
 from .presets import PRESETS, get_preset
-from .runs import COMPLETED, DIVERGED, STOPPED, RunStore, default_root
+from .runs import COMPLETED, DAMAGED, DIVERGED, STOPPED, RunStore, default_root
 from .settings import DEVICES, HELP, OPTIMIZERS, SCHEDULES, TrainSettings
 from .shapes import infer_shapes
 from .textlog import event_lines, header_lines
@@ -431,6 +431,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for info in runs:
         acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else "-"
         print(f"{info.id:<44} {info.status:<12} {info.architecture:<12} {info.dataset:<12} test {acc}")
+        if info.status == DAMAGED:
+            print(f"    {info.message}")
     return EXIT_OK
 
 

@@ -21,19 +21,20 @@ import os
 import secrets
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors
 
+from . import run_files
 from .architecture import Architecture
 from .errors import RunStoreError
 from .model import CNN
-from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, json_safe, read_json, read_jsonl
+from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, json_safe
 
 RUNNING, COMPLETED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
     "running",
@@ -43,7 +44,20 @@ RUNNING, COMPLETED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
     "failed",
     "interrupted",
 )
+DAMAGED = "damaged"  # listed only: a run whose files cannot be read, with the reason as its message
 DEFAULT_ROOT = "runs"
+
+
+def is_run_name(name: str) -> bool:
+    """A folder name the store can address: no path separators, not hidden, not '..'."""
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _folder_time(path: Path) -> str:
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).astimezone().isoformat(timespec="microseconds")
+    except OSError:
+        return ""
 
 
 def default_root() -> Path:
@@ -95,11 +109,18 @@ class Run:
         return f"Run({str(self.path)!r})"
 
     # --- configuration and status -------------------------------------------------------------
+    def _read(self, reader, name: str):
+        """A file through its validating reader (run_files.py), damage named with the run."""
+        try:
+            return reader(self.path / name)
+        except RunStoreError as error:
+            raise RunStoreError(f"run {self.id}: {error}") from None
+
     def config(self) -> dict:
         try:
-            return read_json(self.path / "config.json")
-        except (OSError, ValueError) as error:
-            raise RunStoreError(f"run {self.id}: its configuration cannot be read ({error})") from None
+            return self._read(run_files.read_config, "config.json")
+        except FileNotFoundError:
+            raise RunStoreError(f"run {self.id}: config.json is missing") from None
 
     def write_status(self, status: str, message: str = "", **extra: Any) -> None:
         record = {
@@ -114,11 +135,13 @@ class Run:
         atomic_write_json(self.path / "status.json", record)
 
     def status(self) -> dict:
-        """The status record; a 'running' run whose process is gone reads as 'interrupted'."""
+        """The status record; a 'running' run whose process is gone reads as 'interrupted'.
+        A missing status (a process killed before writing it) reads as interrupted; a damaged
+        one raises RunStoreError."""
         try:
-            record = read_json(self.path / "status.json")
-        except (OSError, ValueError):
-            return {"status": INTERRUPTED, "message": "the run has no readable status; it was cut off"}
+            record = self._read(run_files.read_status, "status.json")
+        except FileNotFoundError:
+            return {"status": INTERRUPTED, "message": "the run has no status; it was cut off"}
         if record.get("status") == RUNNING and record.get("host") == socket.gethostname():
             pid = record.get("pid")
             if isinstance(pid, int) and not _alive(pid, record.get("process_started")):
@@ -134,45 +157,59 @@ class Run:
         append_jsonl(self.path / "history.jsonl", rows)
 
     def history(self) -> list[dict]:
-        return read_jsonl(self.path / "history.jsonl")
+        return self._read(run_files.read_history, "history.jsonl")
 
     def rewrite_history(self, rows: list[dict]) -> None:
         """Replace the history (atomically), e.g. to cut it back to a checkpoint before resuming."""
         atomic_write_bytes(self.path / "history.jsonl", "".join(json.dumps(json_safe(r)) + "\n" for r in rows).encode())
 
     def has_checkpoint(self) -> bool:
-        return (self.path / "checkpoint.safetensors").exists()
+        return (self.path / "checkpoint.safetensors").is_file()
 
     def save_metrics(self, metrics: dict) -> None:
         atomic_write_json(self.path / "metrics.json", metrics)
 
     def metrics(self) -> dict | None:
         try:
-            return read_json(self.path / "metrics.json")
+            return self._read(run_files.read_metrics, "metrics.json")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            raise RunStoreError(f"run {self.id}: its metrics file is damaged") from None
 
     # --- tensors ------------------------------------------------------------------------------
     def _save_tensors(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
         tensors = {key: value.detach().to("cpu").contiguous() for key, value in tensors.items()}
         atomic_write_bytes(self.path / name, save_safetensors(tensors, metadata=metadata))
 
-    def _load_tensors(self, name: str, what: str) -> dict[str, torch.Tensor]:
+    def _load_tensors(
+        self, name: str, what: str, check: Callable[[dict[str, tuple[int, ...]]], None] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The tensors of a safetensors file, opened lazily: the header is read and checked (by
+        `check`, on names and shapes) before any tensor is, so a file of the wrong size or shape
+        is refused without reading it whole."""
         path = self.path / name
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                head = f.read(8)
         except FileNotFoundError:
             raise RunStoreError(f"run {self.id} has no saved {what}") from None
-        if data[:1] == b"\x80" or data[:2] == b"PK":  # a pickle, or torch.save's zip of pickles
+        except IsADirectoryError:
+            raise RunStoreError(f"run {self.id}: {name} is a folder, not a file") from None
+        except OSError as error:
+            raise RunStoreError(f"run {self.id}: {name} cannot be read ({error.strerror})") from None
+        if head[:1] == b"\x80" or head[:2] == b"PK":  # a pickle (any protocol from 2), or torch.save's zip
             raise RunStoreError(
                 f"run {self.id}: {name} is not a weights file (it is a Python pickle, which could run code "
                 "when opened; this app only reads safetensors)"
             )
         try:
-            # safetensors parses a JSON header and raw arrays: nothing in the file can run code.
-            return load_safetensors(data)
+            # safetensors parses a JSON header and maps the raw arrays (nothing in the file can run
+            # code); it refuses a file that its header does not cover exactly, without reading it.
+            with safe_open(str(path), framework="pt") as f:
+                if check is not None:
+                    check({key: tuple(f.get_slice(key).get_shape()) for key in f.keys()})
+                return {key: f.get_tensor(key) for key in f.keys()}
+        except RunStoreError:
+            raise
         except (SafetensorError, ValueError, RuntimeError, OSError):
             raise RunStoreError(
                 f"run {self.id}: this run's {what} are damaged (not a valid safetensors file)"
@@ -194,7 +231,7 @@ class Run:
         return self._load_tensors("predictions.safetensors", "predictions")
 
     def has_weights(self) -> bool:
-        return (self.path / "weights.safetensors").exists()
+        return (self.path / "weights.safetensors").is_file()
 
     def load_model(self) -> CNN:
         """The trained network, rebuilt from config.json and filled with the saved weights.
@@ -213,15 +250,17 @@ class Run:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RunStoreError(f"run {self.id}: its configuration does not describe a network ({error})") from None
-        tensors = self.load_weights()
-        check_weights(model, tensors, f"run {self.id}")
+        tensors = self._load_tensors(
+            "weights.safetensors", "weights", lambda shapes: check_weights(model, shapes, f"run {self.id}")
+        )
         model.load_state_dict(tensors)
         model.eval()
         return model
 
 
-def check_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
-    """Refuse weights whose names or shapes differ from the model's, naming the first mismatch."""
+def check_weights(model: torch.nn.Module, tensors: dict[str, Any], where: str) -> None:
+    """Refuse weights whose names or shapes differ from the model's, naming the first mismatch.
+    `tensors` maps names to tensors or to shapes (read from a file's header before its data)."""
     expected = model.state_dict()
     missing = [key for key in expected if key not in tensors]
     extra = [key for key in tensors if key not in expected]
@@ -231,12 +270,13 @@ def check_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], wher
             f"({'missing ' + missing[0] if missing else 'unexpected ' + extra[0]})"
         )
     for key, value in expected.items():
-        if tuple(tensors[key].shape) != tuple(value.shape):
+        shape = tuple(getattr(tensors[key], "shape", tensors[key]))
+        if shape != tuple(value.shape):
             classifier = key.startswith(f"layers.{len(model.layers) - 1}.")
             what = " (a different number of classes)" if classifier else ""
             raise RunStoreError(
                 f"{where}: the weights do not fit this network{what}: {key} has shape "
-                f"{tuple(tensors[key].shape)}, the network needs {tuple(value.shape)}"
+                f"{shape}, the network needs {tuple(value.shape)}"
             )
 
 
@@ -284,7 +324,7 @@ class RunStore:
         raise RunStoreError("could not create a new run folder")
 
     def get(self, run_id: str) -> Run:
-        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        if not is_run_name(run_id):
             raise RunStoreError(f"{run_id!r} is not a run name")
         path = self.root / run_id
         if not (path / "config.json").is_file():
@@ -303,15 +343,15 @@ class RunStore:
 
     def _info(self, run: Run) -> RunInfo:
         try:
+            if not is_run_name(run.id):
+                raise RunStoreError(f"run {run.id}: its folder name is not a run name (it starts with a dot)")
             config = run.config()
-        except RunStoreError as error:
-            return RunInfo(run.id, str(run.path), "", "damaged", str(error), "?", "?", {}, None, 0, None, None, None)
-        status = run.status()
-        try:
+            status = run.status()
             metrics = run.metrics() or {}
-        except RunStoreError:
-            metrics = {}
-        epochs = [row.get("epoch", 0) for row in run.history() if row.get("kind") == "epoch"]
+            epochs = [row.get("epoch", 0) for row in run.history() if row.get("kind") == "epoch"]
+        except RunStoreError as error:
+            created = _folder_time(run.path)
+            return RunInfo(run.id, str(run.path), created, DAMAGED, str(error), "?", "?", {}, None, 0, None, None, None)
         return RunInfo(
             id=run.id,
             path=str(run.path),
@@ -330,8 +370,15 @@ class RunStore:
 
     def delete(self, run_id: str) -> None:
         run = self.get(run_id)
-        if run.status().get("status") == RUNNING:
+        try:
+            running = run.status().get("status") == RUNNING
+        except RunStoreError:
+            running = False  # a damaged status can still be deleted
+        if running:
             raise RunStoreError(f"run {run_id} is still training; stop it before deleting it")
+        if run.path.is_symlink():  # a linked run: remove the link, never the folder it points to
+            run.path.unlink()
+            return
         shutil.rmtree(run.path)
 
     def compare(self, run_ids: list[str]) -> dict:

@@ -3,7 +3,7 @@
 Whole files are written to a temporary file in the same folder, flushed to disk, then moved over
 the target with `os.replace`, which is atomic: readers see the old file or the new one, never a
 mix. Histories are append-only JSON lines, so a process killed mid-write loses at most the line
-it was writing, and `read_jsonl` skips such a torn last line.
+it was writing, and the reader (run_files.read_history) skips such a torn last line.
 """
 
 from __future__ import annotations
@@ -50,11 +50,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(json_safe(obj), indent=2) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def append_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     """Append rows as one write, so rows from one call are never interleaved with another's."""
     text = "".join(json.dumps(json_safe(row)) + "\n" for row in rows)
@@ -62,20 +57,3 @@ def append_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
         with open(path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Every complete row; a torn or garbled line (from a killed writer) is skipped."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-    except FileNotFoundError:
-        pass
-    return rows

@@ -1,5 +1,6 @@
 """The run store: round trips, interrupted runs, atomic writes, refusals of bad weights."""
 
+import json
 import os
 import subprocess
 import time
@@ -12,6 +13,7 @@ from conftest import train_then_kill
 from cnn_core import storage
 from cnn_core.errors import RunStoreError
 from cnn_core.presets import PRESETS
+from cnn_core.run_files import read_history
 from cnn_core.runs import RunStore
 from cnn_core.settings import TrainSettings
 from cnn_core.training import Trainer, evaluate
@@ -97,7 +99,7 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path
     monkeypatch.setattr(os, "replace", disk_full)
     with pytest.raises(OSError):
         storage.atomic_write_json(target, {"accuracy": 0.9})
-    assert storage.read_json(target) == {"accuracy": 0.5}
+    assert json.loads(target.read_text()) == {"accuracy": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
@@ -106,7 +108,7 @@ def test_a_torn_history_line_is_skipped(tmp_path):
     storage.append_jsonl(path, [{"kind": "batch", "train_loss": 1.0}, {"kind": "batch", "train_loss": float("nan")}])
     with open(path, "a") as f:
         f.write('{"kind": "batch", "train_lo')  # the writer was killed here
-    assert storage.read_jsonl(path) == [{"kind": "batch", "train_loss": 1.0}, {"kind": "batch", "train_loss": None}]
+    assert read_history(path) == [{"kind": "batch", "train_loss": 1.0}, {"kind": "batch", "train_loss": None}]
 
 
 def test_damaged_or_foreign_weights_are_refused_by_name(finished, tmp_path):

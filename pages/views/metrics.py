@@ -19,14 +19,14 @@ if run_id is None:
     )
     st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:")
     st.stop()
-run = common.store().get(run_id)
 try:
-    config, metrics = run.config(), run.metrics()
+    run = common.store().get(run_id)
+    config, metrics, status = run.config(), run.metrics(), run.status()
 except CnnCoreError as error:
     common.error_box(error)
     st.stop()
 if metrics is None:
-    st.info(f"Run {run_id} is {run.status().get('status')}: its metrics appear when it ends.", icon=":material/info:")
+    st.info(f"Run {run_id} is {status.get('status')}: its metrics appear when it ends.", icon=":material/info:")
     st.stop()
 test = metrics["test"]
 classes = test["classes"]

@@ -9,6 +9,7 @@ import streamlit as st
 from cnn_core.architecture import Architecture
 from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
+from cnn_core.runs import DAMAGED
 from cnn_core.settings import TrainSettings
 from pages import common
 
@@ -64,6 +65,14 @@ event = st.dataframe(
 )
 rows = event.selection.rows if event is not None else []
 chosen = [infos[i] for i in rows]
+damaged = [info for info in infos if info.status == DAMAGED]
+if damaged:
+    with st.expander(f"{len(damaged)} damaged run{'s' if len(damaged) > 1 else ''}: why", icon=":material/warning:"):
+        for info in damaged:
+            st.markdown(f"- {common.plain_markdown(info.message)}")
+if sum(info.status == DAMAGED for info in chosen) and len(chosen) >= 2:
+    st.warning("A damaged run cannot be compared; untick it.", icon=":material/warning:")
+    chosen = [info for info in chosen if info.status != DAMAGED]
 
 if len(chosen) >= 2:
     st.subheader("Compare")
@@ -100,7 +109,11 @@ if len(chosen) >= 2:
 
 if len(chosen) == 1:
     info = chosen[0]
-    run = store.get(info.id)
+    try:
+        run = store.get(info.id)
+    except CnnCoreError as error:
+        common.error_box(error)
+        st.stop()
     st.subheader(f"Run {info.id}")
     if info.message:
         st.caption(info.message)
@@ -108,14 +121,14 @@ if len(chosen) == 1:
     if run.has_weights():
         a.download_button(
             "Download weights",
-            (run.path / "weights.safetensors").read_bytes(),
+            lambda: (run.path / "weights.safetensors").read_bytes(),  # read when clicked, not on every draw
             file_name=f"{info.id}.safetensors",
             icon=":material/download:",
             help="The trained weights as safetensors (loading it can never run code).",
         )
     b.download_button(
         "Download configuration",
-        (run.path / "config.json").read_bytes(),
+        lambda: (run.path / "config.json").read_bytes(),
         file_name=f"{info.id}.json",
         icon=":material/download:",
         help="The network and settings as JSON: enough to repeat this run.",
@@ -139,7 +152,10 @@ if len(chosen) == 1:
                 st.session_state[f"w_{field}"] = value
             st.switch_page(common.PAGES["train"])
     if info.status in ("interrupted", "stopped") and run.has_checkpoint():
-        data, missing = common.run_dataset(run.config())
+        try:
+            data, missing = common.run_dataset(run.config())
+        except CnnCoreError as error:
+            data, missing = None, str(error)
         if st.button(
             "Resume training",
             icon=":material/resume:",
