@@ -166,7 +166,9 @@ class JobRegistry:
     def start_resume(self, run: Run, dataset: Dataset) -> Job:
         """Continue a saved run from its last epoch checkpoint, in the background."""
         job = Job("train", f"{run.id} (resumed)")
-        return self._start_trainer(job, Trainer.resume(run, dataset, on_event=job.emit), resume=run)
+        # In process mode the training process takes the run's lock; this trainer only checks the request.
+        trainer = Trainer.resume(run, dataset, on_event=job.emit, take_lock=not (self.processes and dataset.source))
+        return self._start_trainer(job, trainer, resume=run)
 
     def _start_trainer(self, job: Job, trainer: Trainer, resume: Run | None = None) -> Job:
         job.trainer = trainer

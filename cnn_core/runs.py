@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors
 
-from . import run_files
+from . import run_files, run_lock
 from .architecture import Architecture
 from .errors import RunStoreError
 from .model import CNN
@@ -104,6 +104,7 @@ class Run:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.id = self.path.name
+        self.lock: run_lock.RunLock | None = None  # held while this process writes the run
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -142,15 +143,33 @@ class Run:
             record = self._read(run_files.read_status, "status.json")
         except FileNotFoundError:
             return {"status": INTERRUPTED, "message": "the run has no status; it was cut off"}
-        if record.get("status") == RUNNING and record.get("host") == socket.gethostname():
+        if record.get("status") != RUNNING:
+            return record
+        if record.get("host") == socket.gethostname():
             pid = record.get("pid")
-            if isinstance(pid, int) and not _alive(pid, record.get("process_started")):
-                record = {
+            gone = isinstance(pid, int) and not _alive(pid, record.get("process_started"))
+            if gone or ((self.path / run_lock.FILENAME).exists() and run_lock.writer(self.path) is None):
+                return {
                     **record,
                     "status": INTERRUPTED,
                     "message": "the process training it stopped before it finished",
                 }
+        elif run_lock.writer(self.path) is None:  # written on another host, which stopped answering
+            return {
+                **record,
+                "status": INTERRUPTED,
+                "message": f"the machine training it ({record.get('host')}) stopped answering; it can be resumed",
+            }
         return record
+
+    def take_lock(self) -> run_lock.RunLock:
+        """Become this run's one writer, or RunStoreError naming the writer it already has."""
+        try:
+            return run_lock.RunLock(self.path).acquire()
+        except RunStoreError as error:
+            raise RunStoreError(f"run {self.id}: {error}") from None
+        except OSError as error:
+            raise RunStoreError(f"run {self.id}: cannot write to its folder ({error.strerror})") from None
 
     # --- history and metrics ------------------------------------------------------------------
     def append_history(self, rows: list[dict]) -> None:
@@ -317,6 +336,7 @@ class RunStore:
             except FileExistsError:
                 continue
             run = Run(self.root / run_id)
+            run.lock = run.take_lock()  # the creator is its one writer until it releases
             # Status first: a run lists once config.json exists, and must never list without a status.
             run.write_status(RUNNING)
             atomic_write_json(run.path / "config.json", {"id": run_id, "created": _now(), **config})
@@ -374,6 +394,11 @@ class RunStore:
             running = run.status().get("status") == RUNNING
         except RunStoreError:
             running = False  # a damaged status can still be deleted
+        holder = run_lock.writer(run.path)
+        if holder is not None:
+            raise RunStoreError(
+                f"run {run_id} is still training ({run_lock.describe(holder)}); stop it before deleting it"
+            )
         if running:
             raise RunStoreError(f"run {run_id} is still training; stop it before deleting it")
         if run.path.is_symlink():  # a linked run: remove the link, never the folder it points to

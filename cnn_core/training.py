@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints
+from . import checkpoints, run_lock
 from . import metrics as metrics_lib
 from .architecture import Architecture
 from .augment import random_crop_flip
@@ -167,7 +167,9 @@ class Trainer:
         self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
 
     @classmethod
-    def resume(cls, run: Run, dataset: Dataset, *, on_event: Callable[[Event], None] | None = None) -> Trainer:
+    def resume(
+        cls, run: Run, dataset: Dataset, *, on_event: Callable[[Event], None] | None = None, take_lock: bool = True
+    ) -> Trainer:
         """A trainer that continues `run` from its last epoch checkpoint, in the same folder.
 
         The history is cut back to that epoch first, so no row appears twice. Raises RunStoreError
@@ -189,16 +191,25 @@ class Trainer:
             raise RunStoreError(
                 f"run {run.id} was trained on '{trained_on.get('name')}'; load that data set to resume it"
             )
-        checkpoint = checkpoints.load(run.path / checkpoints.FILENAME, f"run {run.id}")
-        trainer = cls(architecture, settings, dataset, on_event=on_event, preset=config.get("preset"))
-        epoch = checkpoint["counters"]["epoch"]
-        kept = [
-            row
-            for row in run.history()
-            if row.get("epoch", 0) <= epoch and not (row.get("kind") == "epoch" and not row.get("complete", True))
-        ]
-        run.rewrite_history(kept)
-        trainer.history = kept
+        # One writer per run: refused while another process still trains it. A trainer built only
+        # to check the request (the app's, before a training process takes over) does not lock.
+        lock = run.take_lock() if take_lock else None
+        if lock is None and (holder := run_lock.writer(run.path)) is not None:
+            raise RunStoreError(f"run {run.id}: this run is still training ({run_lock.describe(holder)})")
+        try:
+            checkpoint = checkpoints.load(run.path / checkpoints.FILENAME, f"run {run.id}")
+            trainer = cls(architecture, settings, dataset, on_event=on_event, preset=config.get("preset"))
+            epoch = checkpoint["counters"]["epoch"]
+            trainer.history = [  # cut back to the checkpoint when the run starts, so no row appears twice
+                row
+                for row in run.history()
+                if row.get("epoch", 0) <= epoch and not (row.get("kind") == "epoch" and not row.get("complete", True))
+            ]
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        run.lock = lock
         trainer.run_record = run
         trainer._resume = checkpoint
         return trainer
@@ -213,6 +224,8 @@ class Trainer:
             self.history.append(event)
             if self.run_record is not None:
                 self.run_record.append_history([event])
+                if self.run_record.lock is not None:
+                    self.run_record.lock.heartbeat()
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -249,6 +262,7 @@ class Trainer:
         """Train to the end, a stop request, or divergence. Never raises for a training failure:
         the result says "failed" with a message, and the traceback goes to the log."""
         if self._resume is not None:
+            self.run_record.rewrite_history(self.history)
             self.run_record.write_status(RUNNING, "resumed")
         elif self.store is not None:
             label = self.preset or self.architecture.name
@@ -279,6 +293,9 @@ class Trainer:
                 str(self.run_record.path) if self.run_record else None,
                 self.history,
             )
+        finally:  # the status is final: another process may now resume or delete the run
+            if self.run_record is not None and self.run_record.lock is not None:
+                self.run_record.lock.release()
 
     def _run(self) -> TrainResult:
         s, device, data = self.settings, self.device, self.dataset
