@@ -58,7 +58,10 @@ def load(path: Path, where: str) -> dict[str, Any]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise RunStoreError(f"{where} has no checkpoint to resume from (it ended before its first epoch did)") from None
+        raise RunStoreError(
+            f"{where} has no checkpoint to resume from (it ended before its first epoch's checkpoint was saved); "
+            "train it again"
+        ) from None
     try:
         tensors = load_safetensors(data)
         header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])

@@ -20,12 +20,12 @@ from .architecture import Architecture
 from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, list_imports, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
 from .presets import PRESETS, get_preset
-from .runs import COMPLETED, DAMAGED, DIVERGED, STOPPED, RunStore, default_root
+from .runs import COMPLETED, DAMAGED, DIVERGED, INTERRUPTED, STOPPED, RunStore, default_root
 from .settings import DEVICES, HELP, OPTIMIZERS, SCHEDULES, TrainSettings
 from .shapes import infer_shapes
 from .textlog import event_lines, header_lines
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DIVERGED, EXIT_STOPPED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DIVERGED, EXIT_STOPPED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 MAX_ARCH_FILE = 1_000_000  # bytes; an architecture is a few hundred
 
 # Settings fields and the options that set them, where the name is not simply dashed.
@@ -216,9 +216,12 @@ def _load_architecture(args: argparse.Namespace, num_classes: int) -> Architectu
         return get_preset(args.preset).architecture.with_num_classes(num_classes)
     path = Path(args.arch)
     try:
-        if path.stat().st_size > MAX_ARCH_FILE:
+        # Read at most the limit, whatever the file says its size is (/dev/zero says 0).
+        with open(path, "rb") as f:
+            data = f.read(MAX_ARCH_FILE + 1)
+        if len(data) > MAX_ARCH_FILE:
             raise InputError(f"--arch {path}: the file is larger than {MAX_ARCH_FILE:,} bytes; is it an architecture?")
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"--arch {path}: cannot read the file ({getattr(error, 'strerror', None) or error})") from None
     try:
@@ -341,11 +344,19 @@ def _train(args, trainer, settings, dataset, architecture, out) -> int:
         trainer.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    from .training import TERMINATED
+
+    def on_terminate(signum, frame):  # `kill`, a service manager: save like Stop, end as interrupted
+        print("\nAsked to end: saving after this batch...", file=sys.stderr, flush=True)
+        trainer.stop(interrupted=TERMINATED)
+
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous_term = signal.signal(signal.SIGTERM, on_terminate)
     try:
         result = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
     if args.json:
         print(
@@ -360,7 +371,8 @@ def _train(args, trainer, settings, dataset, architecture, out) -> int:
         )
     elif result.run_dir:
         print(f"Saved to {result.run_dir}", file=out)
-    return {COMPLETED: EXIT_OK, DIVERGED: EXIT_DIVERGED, STOPPED: EXIT_STOPPED}.get(result.status, EXIT_FAILED)
+    codes = {COMPLETED: EXIT_OK, DIVERGED: EXIT_DIVERGED, STOPPED: EXIT_STOPPED, INTERRUPTED: EXIT_TERMINATED}
+    return codes.get(result.status, EXIT_FAILED)
 
 
 def cmd_shapes(args: argparse.Namespace) -> int:

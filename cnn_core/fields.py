@@ -84,11 +84,41 @@ def only_known_keys(where: str, data: Any, known: Iterable[str]) -> Mapping[str,
     return data
 
 
+MAX_JSON_DEPTH = 16  # an architecture nests three levels; anything deeper is not one
+
+
+def json_depth(text: str) -> int:
+    """How deeply `text` nests brackets, outside strings (counted before parsing, so a file of
+    100,000 '[' cannot exhaust the parser's recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_json(where: str, text: str) -> Any:
     """JSON text -> Python, or a ConfigError that says where the text is broken."""
     import json
 
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ConfigError(where, f"nests deeper than {MAX_JSON_DEPTH} levels; it is not an architecture")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise ConfigError(where, f"is not valid JSON ({error.msg}, line {error.lineno})") from None
+    except RecursionError:
+        raise ConfigError(where, "nests too deeply to read") from None

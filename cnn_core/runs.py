@@ -16,6 +16,7 @@ exclusive mkdir, so two jobs can never write into the same one.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import secrets
@@ -46,6 +47,19 @@ RUNNING, COMPLETED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
 )
 DAMAGED = "damaged"  # listed only: a run whose files cannot be read, with the reason as its message
 DEFAULT_ROOT = "runs"
+
+
+def write_error(root: Path | None, error: OSError) -> RunStoreError:
+    """A failed write as one sentence: "cannot write to runs/: the disk is full"."""
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the disk is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+    }
+    where = f"{root}/" if root is not None else "the runs folder"
+    return RunStoreError(f"cannot write to {where}: {reasons.get(error.errno, error.strerror or str(error))}")
 
 
 def is_run_name(name: str) -> bool:
@@ -162,14 +176,29 @@ class Run:
             }
         return record
 
+    def sweep_temporary(self) -> int:
+        """Remove half-written files a killed writer left (`.<name>.<hex>.tmp`, see storage.py).
+        Only call with no writer at work: the lock's holder, or nobody."""
+        removed = 0
+        for tmp in self.path.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed
+
     def take_lock(self) -> run_lock.RunLock:
-        """Become this run's one writer, or RunStoreError naming the writer it already has."""
+        """Become this run's one writer, or RunStoreError naming the writer it already has.
+        What a killed writer left half-written is removed on the way in."""
         try:
-            return run_lock.RunLock(self.path).acquire()
+            lock = run_lock.RunLock(self.path).acquire()
+            self.sweep_temporary()
+            return lock
         except RunStoreError as error:
             raise RunStoreError(f"run {self.id}: {error}") from None
         except OSError as error:
-            raise RunStoreError(f"run {self.id}: cannot write to its folder ({error.strerror})") from None
+            raise write_error(self.path, error) from None
 
     # --- history and metrics ------------------------------------------------------------------
     def append_history(self, rows: list[dict]) -> None:
@@ -362,6 +391,8 @@ class RunStore:
         return sorted(infos, key=lambda info: (info.created, info.id), reverse=True)
 
     def _info(self, run: Run) -> RunInfo:
+        if any(run.path.glob(".*.tmp")) and run_lock.writer(run.path) is None:
+            run.sweep_temporary()  # left by a writer that was killed mid-save
         try:
             if not is_run_name(run.id):
                 raise RunStoreError(f"run {run.id}: its folder name is not a run name (it starts with a dot)")

@@ -38,7 +38,7 @@ from .data import Dataset, Split, plan_split
 from .devices import resolve_device, resolve_precision
 from .errors import CnnCoreError, ConfigError, RunStoreError
 from .model import CNN, build_model
-from .runs import COMPLETED, DIVERGED, FAILED, RUNNING, STOPPED, Run, RunStore
+from .runs import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING, STOPPED, Run, RunStore, write_error
 from .settings import TrainSettings
 from .shapes import ShapeReport, check
 
@@ -118,6 +118,9 @@ def available_memory_bytes() -> int | None:
         return None
 
 
+TERMINATED = "the training process was asked to end"  # SIGTERM: saved like Stop, resumable
+
+
 class Trainer:
     def __init__(
         self,
@@ -164,6 +167,7 @@ class Trainer:
         self.progress: dict[str, Any] = {"status": "ready", "fraction": 0.0}
         self.history: list[Event] = []
         self._stop = threading.Event()
+        self._stop_reason: str | None = None
         self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
 
     @classmethod
@@ -215,8 +219,12 @@ class Trainer:
         return trainer
 
     # ----------------------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Ask the run to end after the current batch. Safe to call from any thread."""
+    def stop(self, interrupted: str | None = None) -> None:
+        """Ask the run to end after the current batch, saving what it learned. Safe to call from
+        any thread. With `interrupted` (why: "the app stopped"), the run ends as interrupted, not
+        as stopped by the user: it was not the user's choice, and it can be resumed."""
+        if interrupted and not self._stop.is_set():
+            self._stop_reason = interrupted
         self._stop.set()
 
     def _emit(self, event: Event, record: bool = True) -> None:
@@ -266,9 +274,21 @@ class Trainer:
             self.run_record.write_status(RUNNING, "resumed")
         elif self.store is not None:
             label = self.preset or self.architecture.name
-            self.run_record = self.store.create(self.config(), label=label)
+            try:
+                self.run_record = self.store.create(self.config(), label=label)
+            except OSError as error:
+                raise write_error(self.store.root, error) from None
         try:
             return self._run()
+        except OSError as error:  # the run folder cannot be written (a full or read-only disk)
+            refusal = write_error(self.store.root if self.store else None, error)
+            if self.run_record is not None:
+                try:
+                    self.run_record.write_status(FAILED, str(refusal))
+                except OSError:
+                    pass  # the disk that refused the run refuses its status too
+            self._emit({"kind": "end", "status": FAILED, "message": str(refusal)}, record=False)
+            raise refusal from None
         except Exception as error:
             log.exception("training failed")
             message = f"training failed: {error}"
@@ -534,6 +554,8 @@ class Trainer:
         val_loss: float | None,
         val_acc: float | None,
     ) -> TrainResult:
+        if status == STOPPED and self._stop_reason:
+            status, message = INTERRUPTED, f"interrupted ({self._stop_reason}); it can be resumed"
         data, device = self.dataset, self.device
         test_images = data.test_images[self.split.test].to(device)
         test_labels = data.test_labels[self.split.test].to(device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -20,19 +21,28 @@ import torch
 
 from .architecture import Architecture
 from .datasets import load_dataset
+from .errors import CnnCoreError
 from .runs import Run, RunStore
 from .settings import TrainSettings
 from .storage import json_safe
-from .training import Trainer
+from .training import TERMINATED, Trainer
 
 PROGRESS_EVERY = 0.25  # seconds between progress snapshots
 _out_lock = threading.Lock()
 
 
+APP_STOPPED = "the app stopped"
+_on_app_gone: list = []  # called once the app is gone: the trainer's stop, when there is one
+
+
 def _send(kind: str, data) -> None:
     with _out_lock:
-        sys.stdout.write(json.dumps({"type": kind, "data": json_safe(data)}) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps({"type": kind, "data": json_safe(data)}) + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):  # the app went away: nobody to tell, no traceback
+            for stop in _on_app_gone:
+                stop()
 
 
 def warm_up() -> None:
@@ -67,11 +77,16 @@ def main() -> int:
         _send("error", str(error))
         return 1
 
-    def listen() -> None:  # "stop" on stdin, or stdin closed because the app went away
+    def listen() -> None:  # "stop" on stdin: the user's Stop; stdin closed: the app went away
         for line in sys.stdin:
             if line.strip() == "stop":
-                break
-        trainer.stop()
+                trainer.stop()
+                return
+        trainer.stop(interrupted=APP_STOPPED)
+
+    _on_app_gone.append(lambda: trainer.stop(interrupted=APP_STOPPED))
+    # SIGTERM (a service manager, `kill`): save like Stop, and end as interrupted, resumable.
+    signal.signal(signal.SIGTERM, lambda signum, frame: trainer.stop(interrupted=TERMINATED))
 
     done = threading.Event()
 
@@ -81,7 +96,12 @@ def main() -> int:
 
     threading.Thread(target=listen, daemon=True).start()
     threading.Thread(target=report, daemon=True).start()
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    except CnnCoreError as error:  # the run folder cannot be written: the page shows the sentence
+        done.set()
+        _send("error", str(error))
+        return 1
     done.set()
     _send("progress", dict(trainer.progress))
     _send("result", result.to_json())

@@ -63,6 +63,9 @@ registry = common.registry()
 job = registry.get(st.session_state.get("job_id") or st.query_params.get("job"))
 if job is not None:
     st.session_state["job_id"] = job.id
+lost_job = job is None and bool(st.query_params.get("job"))  # a reopened tab whose run this server lost
+if lost_job:
+    del st.query_params["job"]
 if "w_preset" not in st.session_state:
     # First visit: the tutorial's settings, but keep a network already chosen on the Architecture page.
     for field, value in PRESETS["seed"].settings.to_dict().items():
@@ -71,6 +74,12 @@ if "w_preset" not in st.session_state:
     st.session_state["w_preset"] = st.session_state["preset"]
 
 st.title("Train a network")
+if lost_job:
+    st.info(
+        "The run this tab was following is not training on this server any more (the app restarted, or the run "
+        "ended): find it on **Runs**, where an interrupted run can be resumed.",
+        icon=":material/info:",
+    )
 setup, live = st.columns([2, 3], gap="large")
 
 
