@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 from .architecture import Architecture
 from .data import Dataset
+from .errors import CnnCoreError
 from .runs import Run, RunStore
 from .settings import TrainSettings
 from .training import Trainer
@@ -34,6 +36,16 @@ from .training import Trainer
 log = logging.getLogger(__name__)
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
+RUN_MEMORY = 1 << 30  # what one training process may take, with room (docs/benchmarks.md measures it)
+
+
+def training_slots() -> int:
+    """How many runs this machine's memory holds at once: three quarters of it, a run each."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4
+    return max(1, int(total * 0.75) // RUN_MEMORY)
 
 
 class Job:
@@ -55,12 +67,16 @@ class Job:
         self._on_stop: list[Callable[[], None]] = []
         self.thread: threading.Thread | None = None
         self.trainer: Trainer | None = None  # for training jobs: progress and settings
+        # On a shared server: the hash of the control token of the tab that started it (runs.py).
+        self.owner: str | None = None
 
     @property
     def running(self) -> bool:
         return self.status == RUNNING
 
     def emit(self, event: dict) -> None:
+        if event.get("kind") == "start" and event.get("run_dir") and self.owner:
+            Run(event["run_dir"]).set_owner(self.owner)  # the run keeps its owner past this server's life
         with self._lock:
             self._events.append(event)
 
@@ -82,11 +98,12 @@ class Job:
 class JobRegistry:
     """Every job of this server, by id. Keeps the most recent finished jobs, drops older ones."""
 
-    def __init__(self, keep_finished: int = 50, processes: bool = False):
+    def __init__(self, keep_finished: int = 50, processes: bool = False, max_training: int | None = None):
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.keep_finished = keep_finished
         self.processes = processes
+        self.max_training = max_training or training_slots()
         self._spare: subprocess.Popen | None = None  # a training process, ready and waiting for a run
 
     def warm_worker(self, finishing: Job | None = None) -> None:
@@ -156,16 +173,31 @@ class JobRegistry:
         dataset: Dataset,
         store: RunStore,
         preset: str | None = None,
+        owner: str | None = None,
     ) -> Job:
         """Check everything now (raising ConfigError / ArchitectureError in the caller's thread, so
         the page can show the message), then train in the background."""
         job = Job("train", f"{architecture.name} on {dataset.name}")
+        job.owner = owner
+        self._check_room()
         trainer = Trainer(architecture, settings, dataset, store=store, on_event=job.emit, preset=preset)
         return self._start_trainer(job, trainer)
 
-    def start_resume(self, run: Run, dataset: Dataset) -> Job:
+    def _check_room(self) -> None:
+        """Refuse a run past what this machine's memory holds (each run needs about RUN_MEMORY)."""
+        training = sum(j.running for j in self.jobs("train"))
+        if training >= self.max_training:
+            raise CnnCoreError(
+                f"{training} {'runs are' if training != 1 else 'run is'} training already, the most this machine's "
+                "memory allows at once "
+                f"(about {RUN_MEMORY / 2**30:.0f} GB each); wait for one to end or stop one"
+            )
+
+    def start_resume(self, run: Run, dataset: Dataset, owner: str | None = None) -> Job:
         """Continue a saved run from its last epoch checkpoint, in the background."""
         job = Job("train", f"{run.id} (resumed)")
+        job.owner = owner
+        self._check_room()
         # In process mode the training process takes the run's lock; this trainer only checks the request.
         trainer = Trainer.resume(run, dataset, on_event=job.emit, take_lock=not (self.processes and dataset.source))
         return self._start_trainer(job, trainer, resume=run)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import secrets
@@ -60,6 +61,11 @@ def write_error(root: Path | None, error: OSError) -> RunStoreError:
     }
     where = f"{root}/" if root is not None else "the runs folder"
     return RunStoreError(f"cannot write to {where}: {reasons.get(error.errno, error.strerror or str(error))}")
+
+
+def control_hash(token: str) -> str:
+    """What a run keeps of its control token: a hash, so reading the folder does not give control."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def is_run_name(name: str) -> bool:
@@ -187,6 +193,18 @@ class Run:
             except OSError:
                 pass
         return removed
+
+    # --- who may control it (a server shared beyond localhost) ----------------------------------
+    def set_owner(self, owner: str) -> None:
+        """Record who started the run: the hash of a control token (control_hash), never the token."""
+        atomic_write_json(self.path / "owner.json", {"owner": owner})
+
+    def owner(self) -> str | None:
+        try:
+            record = run_files.read_object(self.path / "owner.json", {"owner": (run_files.TEXT, True)})
+        except (FileNotFoundError, RunStoreError):
+            return None
+        return record["owner"]
 
     def take_lock(self) -> run_lock.RunLock:
         """Become this run's one writer, or RunStoreError naming the writer it already has.

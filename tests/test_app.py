@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnn_core.runs import control_hash
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SVG = "{http://www.w3.org/2000/svg}"
 PAGES = ["home", "train", "architecture", "inside", "metrics", "convolution", "runs"]
@@ -142,6 +144,9 @@ def test_a_reloaded_tab_finds_its_running_job_from_the_url(app, tmp_path):
     next(b for b in app.button if b.label == "Start training").click().run()
     job_id = app.session_state["job_id"]
     assert app.query_params["job"] == [job_id] or app.query_params["job"] == job_id
+    # While this tab's run trains, Start is disabled (AppTest, like a browser, cannot click it).
+    start = next(b for b in app.button if b.label == "Start training")
+    assert start.disabled and "still training" in start.help
     # A new session (the reloaded tab) with the same URL.
     reloaded = AppTest.from_file(APP, default_timeout=120)
     reloaded.query_params["job"] = job_id
@@ -301,3 +306,62 @@ def test_a_run_shows_exactly_its_own_imported_data_and_says_when_it_is_gone(tmp_
     at.switch_page(page("metrics")).run()
     said = " ".join(e.value for e in [*at.info, *at.caption])
     assert "no longer in the data folder" in said and "pets.zip" in said
+
+
+def test_on_a_shared_server_only_the_control_link_stops_a_run(tmp_path, monkeypatch):
+    from pages import common
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(common, "shared", lambda: True)  # as with --server.address 0.0.0.0
+
+    starter = AppTest.from_file(APP, default_timeout=120)
+    starter.run()
+    starter.switch_page(page("train")).run()
+    starter.number_input(key="w_epochs").set_value(200).run()
+    next(b for b in starter.button if b.label == "Start training").click().run()
+    job_id, token = starter.session_state["job_id"], starter.session_state["control"]
+    assert any(b.label == "Stop" for b in starter.button)
+
+    def tab(**params):
+        at = AppTest.from_file(APP, default_timeout=120)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.run()
+        at.switch_page(page("train")).run()
+        assert_clean(at, f"tab {params}")
+        return at
+
+    visitor = tab(job=job_id)  # another browser, following the same run
+    assert not any(b.label == "Stop" for b in visitor.button)
+    assert "only the tab that started it" in " ".join(c.value for c in visitor.caption)
+    handed_on = tab(job=job_id, control=token)  # the control link, handed on
+    assert any(b.label == "Stop" for b in handed_on.button)
+
+    next(b for b in starter.button if b.label == "Stop").click().run()
+    deadline = time.monotonic() + 60
+    while common.registry().get(job_id).running and time.monotonic() < deadline:
+        time.sleep(0.3)
+    run = common.store().runs()[0]
+    assert run.owner() == control_hash(token) and run.owner() != token  # the folder keeps a hash only
+
+
+def test_runs_past_the_memory_limit_are_refused_in_words(tiny_data, tmp_path):
+    from cnn_core.errors import CnnCoreError
+    from cnn_core.jobs import JobRegistry
+    from cnn_core.presets import PRESETS
+    from cnn_core.runs import RunStore
+    from cnn_core.settings import TrainSettings
+
+    registry = JobRegistry(max_training=1)
+    first = registry.start_training(
+        PRESETS["seed"].architecture, TrainSettings(epochs=50), tiny_data, RunStore(tmp_path)
+    )
+    try:
+        with pytest.raises(CnnCoreError, match="1 run is training already, the most this machine's memory allows"):
+            registry.start_training(
+                PRESETS["seed"].architecture, TrainSettings(epochs=1), tiny_data, RunStore(tmp_path)
+            )
+    finally:
+        first.stop()
+        first.thread.join(timeout=60)

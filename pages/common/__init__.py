@@ -9,6 +9,7 @@ the running job's id also in the URL so a reloaded tab finds it again.
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -23,7 +24,7 @@ from cnn_core.errors import CnnCoreError
 from cnn_core.image_import import decode_image
 from cnn_core.jobs import JobRegistry
 from cnn_core.presets import PRESETS
-from cnn_core.runs import RunStore, default_root
+from cnn_core.runs import RunStore, control_hash, default_root
 
 from .svg_chart import Series, line_chart
 
@@ -107,6 +108,44 @@ def get_model(run_id: str):
     run = store().get(run_id)
     weights = run.path / "weights.safetensors"
     return _model(str(run.path), weights.stat().st_mtime if weights.exists() else 0.0)
+
+
+# --- who may control a run ------------------------------------------------------------------------
+LOCAL_ADDRESSES = ("", "localhost", "127.0.0.1", "::1")
+
+
+def shared() -> bool:
+    """True when the server listens beyond this machine (`--server.address 0.0.0.0`)."""
+    return str(st.get_option("server.address") or "") not in LOCAL_ADDRESSES
+
+
+def control_token() -> str:
+    """This tab's control token: kept in its address (`?control=`), so a reload keeps control and
+    the link can be handed on; made on the first visit. Only used on a shared server."""
+    token = st.query_params.get("control") or st.session_state.get("control")
+    if not token:
+        token = secrets.token_urlsafe(16)
+    st.session_state["control"] = token
+    if st.query_params.get("control") != token:
+        st.query_params["control"] = token
+    return token
+
+
+def owner() -> str | None:
+    """What a run started from this tab records as its owner: None on a local server (no owners)."""
+    return control_hash(control_token()) if shared() else None
+
+
+def can_control(run_owner: str | None) -> bool:
+    """Whether this tab may stop, pause, resume or delete a run. On a local server: always. On a
+    shared one: only the tab holding the control token of the tab that started it."""
+    return not shared() or (run_owner is not None and run_owner == control_hash(control_token()))
+
+
+WATCH_ONLY = (
+    "This run was started in another browser: you can watch it here, but only the tab that started it "
+    "(or whoever has its control link) can stop, resume or delete it."
+)
 
 
 # --- the session's choices ----------------------------------------------------------------------

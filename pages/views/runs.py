@@ -151,7 +151,10 @@ if len(chosen) == 1:
             for field, value in settings.to_dict().items():
                 st.session_state[f"w_{field}"] = value
             st.switch_page(common.PAGES["train"])
-    if info.status in ("interrupted", "stopped") and run.has_checkpoint():
+    in_control = common.can_control(run.owner())
+    if not in_control:
+        st.caption(common.WATCH_ONLY)
+    if info.status in ("interrupted", "stopped") and run.has_checkpoint() and in_control:
         try:
             data, missing = common.run_dataset(run.config())
         except CnnCoreError as error:
@@ -163,7 +166,7 @@ if len(chosen) == 1:
             help=missing or "Continues from the last completed epoch, with the same settings, in the same run.",
         ):
             try:
-                job = common.registry().start_resume(run, data)
+                job = common.registry().start_resume(run, data, owner=common.owner())
             except CnnCoreError as error:
                 common.error_box(error)
             else:
@@ -171,8 +174,9 @@ if len(chosen) == 1:
                 st.query_params["job"] = job.id
                 st.switch_page(common.PAGES["train"])
     with d:
-        confirm = st.checkbox("Yes, delete it", key=f"confirm_{info.id}")
-        if st.button("Delete run", icon=":material/delete:", disabled=not confirm):
+        confirm = st.checkbox("Yes, delete it", key=f"confirm_{info.id}", disabled=not in_control)
+        # Checked again here, not only by disabling: a crafted request could press a disabled button.
+        if st.button("Delete run", icon=":material/delete:", disabled=not (confirm and in_control)) and in_control:
             try:
                 store.delete(info.id)
             except CnnCoreError as error:

@@ -356,16 +356,24 @@ with setup:
         "Start training",
         type="primary",
         icon=":material/play_arrow:",
-        disabled=dataset is None,
+        disabled=dataset is None or running,
         width="stretch",
-        help="Trains in the background: you can switch pages while it runs.",
+        help="This tab's run is still training: stop it, or wait for it to end, to start another."
+        if running
+        else "Trains in the background: you can switch pages while it runs.",
     )
-    if start and dataset is not None:
+    # A second click that arrives before the page redraws with the button disabled starts nothing.
+    if start and dataset is not None and not running:
         try:
             settings = TrainSettings(**{f: st.session_state[f"w_{f}"] for f in TrainSettings.field_names()})
             preset = st.session_state.get("preset")
             new_job = registry.start_training(
-                architecture, settings, dataset, common.store(), preset=preset if preset in PRESETS else None
+                architecture,
+                settings,
+                dataset,
+                common.store(),
+                preset=preset if preset in PRESETS else None,
+                owner=common.owner(),
             )
         except ArchitectureError as error:
             st.error(f"The network cannot train on this data: {error}. Fix it on the Architecture page.")
@@ -482,13 +490,16 @@ with live:
             # The bar jumps instead of sliding: in a browser without a GPU the slide repaints for
             # a second after every update and took half the browser's share of the CPU.
             st.html(f"<style>{NO_PROGRESS_SLIDE}</style>")
-            st.button(
-                "Stop",
-                icon=":material/stop:",
-                on_click=job.stop,
-                key=f"stop_{job.id}",
-                help="Ends the run after the current batch and keeps what it learned.",
-            )
+            if common.can_control(job.owner):
+                st.button(
+                    "Stop",
+                    icon=":material/stop:",
+                    on_click=job.stop,
+                    key=f"stop_{job.id}",
+                    help="Ends the run after the current batch and keeps what it learned.",
+                )
+            else:
+                st.caption(common.WATCH_ONLY)
         for note in job.trainer.split.notes:
             st.caption(note)
         if job.running:
