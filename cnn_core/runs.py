@@ -63,6 +63,20 @@ def write_error(root: Path | None, error: OSError) -> RunStoreError:
     return RunStoreError(f"cannot write to {where}: {reasons.get(error.errno, error.strerror or str(error))}")
 
 
+def _is_pickle(path: Path, limit: int = 1 << 20) -> bool:
+    """True if the file parses as a pickle of any protocol (0 and 1 start with no magic byte).
+    pickletools only reads the opcodes; nothing in the file is run."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit)
+        ops = list(pickletools.genops(data))
+    except Exception:  # anything that does not parse is simply not a pickle
+        return False
+    return bool(ops) and ops[-1][0].name == "STOP"
+
+
 def control_hash(token: str) -> str:
     """What a run keeps of its control token: a hash, so reading the folder does not give control."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -277,6 +291,11 @@ class Run:
         except RunStoreError:
             raise
         except (SafetensorError, ValueError, RuntimeError, OSError):
+            if _is_pickle(path):
+                raise RunStoreError(
+                    f"run {self.id}: {name} is not a weights file (it is a Python pickle, which could run code "
+                    "when opened; this app only reads safetensors)"
+                ) from None
             raise RunStoreError(
                 f"run {self.id}: this run's {what} are damaged (not a valid safetensors file)"
             ) from None

@@ -71,6 +71,7 @@ DAMAGE = {
     "weights-folder": replace_with_folder("weights.safetensors"),
     "weights-sparse-3gb": sparse_weights,
     "weights-pickle": lambda f: (f / "weights.safetensors").write_bytes(b"\x80\x02}q\x00."),
+    "weights-pickle-protocol-0": lambda f: (f / "weights.safetensors").write_bytes(b"(dp0\nS'a'\np1\nI1\ns."),
     "history-folder": replace_with_folder("history.jsonl"),
 }
 
@@ -94,7 +95,12 @@ def test_every_damaged_run_lists_as_damaged_with_its_reason(store_with_damage):
     store, good = store_with_damage
     infos = {info.id: info for info in store.list()}
     assert infos[good].status == "completed"
-    wrong_weights = {"weights-folder", "weights-sparse-3gb", "weights-pickle"}  # listed fine, refused when loaded
+    wrong_weights = {
+        "weights-folder",
+        "weights-sparse-3gb",
+        "weights-pickle",
+        "weights-pickle-protocol-0",
+    }  # listed fine, refused when loaded
     for name in DAMAGE.keys() - wrong_weights:
         info = infos[f"20200101-000000-{name}"]
         assert info.status == DAMAGED, name
@@ -104,7 +110,9 @@ def test_every_damaged_run_lists_as_damaged_with_its_reason(store_with_damage):
     assert infos[".hidden-run"].status == DAMAGED and infos["..evil"].status == DAMAGED
 
 
-@pytest.mark.parametrize("name", ["weights-folder", "weights-sparse-3gb", "weights-pickle"])
+@pytest.mark.parametrize(
+    "name", ["weights-folder", "weights-sparse-3gb", "weights-pickle", "weights-pickle-protocol-0"]
+)
 def test_bad_weights_are_refused_without_reading_them_whole(store_with_damage, name):
     import tracemalloc
 
@@ -125,7 +133,7 @@ def test_the_runs_command_exits_0_and_names_the_damaged(store_with_damage):
     assert "Traceback" not in out.stderr
     assert good in out.stdout and "completed" in out.stdout
     assert "status.json is not an object" in out.stdout
-    assert out.stdout.count(DAMAGED) >= len(DAMAGE) - 3
+    assert out.stdout.count(DAMAGED) >= len(DAMAGE) - 4
 
 
 def test_a_damaged_run_can_be_deleted_and_a_linked_one_only_unlinks(store_with_damage, tmp_path):
@@ -191,3 +199,9 @@ def test_any_json_in_any_run_file_lists_or_is_named_damaged(
         except RunStoreError:
             pass
     assert os.listdir(root) == [good]
+
+
+def test_a_protocol_0_pickle_is_called_a_pickle(store_with_damage):
+    store, _ = store_with_damage
+    with pytest.raises(RunStoreError, match="it is a Python pickle"):
+        store.get("20200101-000000-weights-pickle-protocol-0").load_model()

@@ -26,7 +26,19 @@ except CnnCoreError as error:
     common.error_box(error)
     st.stop()
 if metrics is None:
-    st.info(f"Run {run_id} is {status.get('status')}: its metrics appear when it ends.", icon=":material/info:")
+    if status.get("status") == "running":
+        st.info(f"Run {run_id} is training: its metrics appear when it ends.", icon=":material/info:")
+    else:
+        st.info(
+            f"Run {run_id} is {status.get('status')} ({status.get('message')}), so it has no test metrics. Resume it "
+            "on **Runs** to finish it; its curves so far are below.",
+            icon=":material/info:",
+        )
+        history = run.history()
+        if history:
+            a, b = st.columns(2)
+            a.plotly_chart(common.loss_figure(history), key="m_loss")
+            b.plotly_chart(common.accuracy_figure(history), key="m_acc")
     st.stop()
 test = metrics["test"]
 classes = test["classes"]
