@@ -5,7 +5,7 @@ class count come from the data set, so one spec serves CIFAR-10 (3x32x32) and MN
 The flatten before the first linear layer is implied. Each layer checks its own numbers when it is
 created; whether the stack fits together is `shapes.infer_shapes`' job.
 
-JSON form: {"name": "seed", "layers": [{"type": "conv", "out_channels": 18, ...}, ...]}
+JSON form: {"name": "tutorial", "layers": [{"type": "conv", "out_channels": 18, ...}, ...]}
 """
 
 from __future__ import annotations

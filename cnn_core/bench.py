@@ -188,7 +188,7 @@ def run_cnn_core(
 ) -> Result:
     start = time.perf_counter()
     with _PeakMemory() as memory:
-        result = Trainer(PRESETS["seed"].architecture, settings, dataset, tuning=tuning).run()
+        result = Trainer(PRESETS["tutorial"].architecture, settings, dataset, tuning=tuning).run()
     speeds = [row["epoch_images_per_second"] for row in result.history if row["kind"] == "epoch"]
     return Result(
         label,

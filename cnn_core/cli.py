@@ -19,38 +19,19 @@ from typing import Any
 from .architecture import Architecture
 from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, list_imports, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
-from .presets import PRESETS, get_preset
+from .presets import ALIASES, PRESETS, get_preset
 from .runs import COMPLETED, DAMAGED, DIVERGED, INTERRUPTED, STOPPED, RunStore, default_root
-from .settings import DEVICES, HELP, OPTIMIZERS, SCHEDULES, TrainSettings
+from .settings import FLAG, SCHEMA, SETTINGS, TrainSettings, markdown_table
 from .shapes import infer_shapes
 from .textlog import event_lines, header_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DIVERGED, EXIT_STOPPED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 MAX_ARCH_FILE = 1_000_000  # bytes; an architecture is a few hundred
 
-# Settings fields and the options that set them, where the name is not simply dashed.
-OPTION_FOR_FIELD = {"learning_rate": "--lr"}
-SETTING_OPTIONS = {  # field -> short value name for --help
-    "epochs": "N",
-    "batch_size": "N",
-    "learning_rate": "LR",
-    "optimizer": "NAME",
-    "momentum": "M",
-    "weight_decay": "WD",
-    "train_samples": "N",
-    "val_samples": "N",
-    "test_samples": "N",
-    "seed": "N",
-    "schedule": "NAME",
-    "label_smoothing": "EPS",
-    "device": "NAME",
-    "logs_per_epoch": "N",
-}
-CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES}
-
 
 def option_name(field: str) -> str:
-    return OPTION_FOR_FIELD.get(field, "--" + field.replace("_", "-"))
+    """The command-line option of a settings field (from the schema), or --<field> for others."""
+    return SETTINGS[field].cli_option if field in SETTINGS else "--" + field.replace("_", "-")
 
 
 class InputError(Exception):
@@ -76,8 +57,27 @@ def _help(text: str) -> str:
     return text.replace("%", "%%")  # argparse formats help strings with %
 
 
-def _choices(field: str) -> str:
-    return f" One of: {', '.join(CHOICES[field])}." if field in CHOICES else ""
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One option per setting of the schema (settings.SCHEMA): every setting, nothing by hand."""
+    for setting in SCHEMA:
+        text = _help(setting.help) + (f" One of: {', '.join(setting.choices)}." if setting.choices else "")
+        if setting.kind == FLAG:
+            parser.add_argument(
+                setting.cli_option,
+                dest=setting.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text + " (default: the preset's)",
+            )
+        else:
+            parser.add_argument(
+                setting.cli_option,
+                dest=setting.name,
+                metavar=setting.metavar,
+                type=_number,
+                default=None,
+                help=text + " (default: the preset's)",
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,22 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "learning rate 0.001, seed 42, 20,000 / 5,000 / 5,000 images (clamped to what the data holds).",
     )
     _add_model_options(train)
-    for name, metavar in SETTING_OPTIONS.items():
-        train.add_argument(
-            option_name(name),
-            dest=name,
-            metavar=metavar,
-            type=_number,
-            default=None,
-            help=_help(HELP[name]) + _choices(name) + " (default: the preset's)",
-        )
-    train.add_argument(
-        "--augment",
-        dest="augment",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=_help(HELP["augment"]) + " (default: the preset's)",
-    )
+    _add_setting_options(train)
     train.add_argument(
         "--runs-dir",
         default=None,
@@ -135,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(shapes)
 
     commands.add_parser("presets", help="list the presets")
+    commands.add_parser("settings", help="every training setting as a Markdown table (the README's)")
 
     datasets = commands.add_parser("datasets", help="list the built-in data sets and whether they are ready")
     datasets.add_argument("--data-dir", default=None, metavar="DIR", help="Folder for downloads and caches.")
@@ -184,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
-        default="seed",
-        choices=list(PRESETS),
+        default="tutorial",
+        choices=[*PRESETS, *ALIASES],
         help="Starting network and settings: " + "; ".join(f"{p.name}: {p.title}" for p in PRESETS.values()),
     )
     parser.add_argument(
@@ -231,7 +217,7 @@ def _load_architecture(args: argparse.Namespace, num_classes: int) -> Architectu
 
 
 def _settings(args: argparse.Namespace) -> tuple[TrainSettings, set[str]]:
-    given = {name: getattr(args, name) for name in (*SETTING_OPTIONS, "augment") if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None}
     base = get_preset(args.preset).settings
     try:
         settings = base.replace(**given)
@@ -319,7 +305,7 @@ def _resume_trainer(args: argparse.Namespace, show):
     """Continue a saved run from its last epoch checkpoint, with its own settings and data set."""
     from .training import Trainer
 
-    given = [option_name(f) for f in SETTING_OPTIONS if getattr(args, f) is not None]
+    given = [option_name(f) for f in SETTINGS if getattr(args, f) is not None]
     if given or args.arch or args.dry_run or args.no_save:
         extra = given[0] if given else "--arch" if args.arch else "--dry-run" if args.dry_run else "--no-save"
         raise InputError(f"--resume continues a run with its own settings; leave out {extra}")
@@ -390,9 +376,14 @@ def cmd_shapes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    print(markdown_table(), end="")
+    return EXIT_OK
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     for preset in PRESETS.values():
-        print(f"{preset.name:<12} {preset.title}: {preset.description}")
+        print(f"{preset.name:<15} {preset.title}: {preset.description}")
     return EXIT_OK
 
 
@@ -456,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": cmd_train,
             "shapes": cmd_shapes,
             "presets": cmd_presets,
+            "settings": cmd_settings,
             "datasets": cmd_datasets,
             "bench": cmd_bench,
             "runs": cmd_runs,

@@ -1,7 +1,10 @@
 """Named starting points: an architecture together with the training settings it was made for.
 
-- `seed`: the tutorial's SimpleCNN exactly (296,130 parameters on 3x32x32 images) and its settings.
-- `seed-2conv`: the deeper variant the tutorial suggests, a second convolution and pooling block.
+- `tutorial`: the tutorial's SimpleCNN exactly (296,130 parameters on 3x32x32 images) and its settings.
+- `tutorial-2conv`: the deeper variant the tutorial suggests, a second convolution and pooling block.
+
+The first two were called `seed` and `seed-2conv`, a name easily taken for the random seed; the
+old names still work (ALIASES), so old commands and runs keep theirs.
 - `strong`: the most accurate small network we train on 2 CPU cores in about 10 minutes; it
   brings its own recipe (batch norm, augmentation, label smoothing, one-cycle schedule).
 """
@@ -28,11 +31,27 @@ def _conv_block(channels: int) -> tuple:
     return (Conv(channels, 3, 1, 1), BatchNorm(), Activation("relu"))
 
 
-PRESETS: dict[str, Preset] = {
-    preset.name: preset
+ALIASES = {"seed": "tutorial", "seed-2conv": "tutorial-2conv"}  # old name -> name
+
+
+class _Presets(dict):
+    """The presets by name; an old name (ALIASES) finds its preset too, but is not listed."""
+
+    def __getitem__(self, name: str) -> Preset:
+        return super().__getitem__(ALIASES.get(name, name))
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(ALIASES.get(name, name) if isinstance(name, str) else name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+
+PRESETS: dict[str, Preset] = _Presets(
+    (preset.name, preset)
     for preset in (
         Preset(
-            name="seed",
+            name="tutorial",
             title="Tutorial SimpleCNN",
             description="One convolution (18 filters of 3x3), ReLU, 2x2 max pooling, then two linear "
             "layers: the network from the tutorial, trained with its settings.",
@@ -45,12 +64,12 @@ PRESETS: dict[str, Preset] = {
                     Activation("relu"),
                     Linear(10),
                 ),
-                name="seed",
+                name="tutorial",
             ),
             settings=TrainSettings(),
         ),
         Preset(
-            name="seed-2conv",
+            name="tutorial-2conv",
             title="Tutorial CNN with a second conv block",
             description="The tutorial's suggestion for more accuracy: a second convolution and pooling "
             "block before the linear layers, so the network sees larger patterns.",
@@ -66,7 +85,7 @@ PRESETS: dict[str, Preset] = {
                     Activation("relu"),
                     Linear(10),
                 ),
-                name="seed-2conv",
+                name="tutorial-2conv",
             ),
             settings=TrainSettings(),
         ),
@@ -106,7 +125,12 @@ PRESETS: dict[str, Preset] = {
             ),
         ),
     )
-}
+)
+
+
+def canonical(name: str | None) -> str | None:
+    """A preset's current name, for an old one (`seed` -> `tutorial`); other names unchanged."""
+    return ALIASES.get(name, name) if name is not None else None
 
 
 def get_preset(name: str) -> Preset:

@@ -38,6 +38,7 @@ from .data import Dataset, Split, plan_split
 from .devices import resolve_device, resolve_precision
 from .errors import CnnCoreError, ConfigError, RunStoreError
 from .model import CNN, build_model
+from .presets import canonical
 from .runs import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING, STOPPED, Run, RunStore, write_error
 from .settings import TrainSettings
 from .shapes import ShapeReport, check
@@ -202,7 +203,7 @@ class Trainer:
             raise RunStoreError(f"run {run.id}: this run is still training ({run_lock.describe(holder)})")
         try:
             checkpoint = checkpoints.load(run.path / checkpoints.FILENAME, f"run {run.id}")
-            trainer = cls(architecture, settings, dataset, on_event=on_event, preset=config.get("preset"))
+            trainer = cls(architecture, settings, dataset, on_event=on_event, preset=canonical(config.get("preset")))
             epoch = checkpoint["counters"]["epoch"]
             trainer.history = [  # cut back to the checkpoint when the run starts, so no row appears twice
                 row

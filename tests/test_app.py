@@ -132,7 +132,7 @@ def test_a_preset_chosen_on_train_shows_on_the_architecture_page(app):
     app.switch_page(page("architecture")).run()
     assert app.metric[0].value == "296,130"
     app.switch_page(page("train")).run()
-    app.selectbox(key="w_preset").select("seed-2conv").run()
+    app.selectbox(key="w_preset").select("tutorial-2conv").run()
     app.switch_page(page("architecture")).run()
     assert_clean(app, "architecture")
     assert app.metric[0].value == "154,542"
@@ -175,7 +175,7 @@ def test_a_reloaded_tab_finds_its_running_job_from_the_url(app, tmp_path):
 
 def test_a_network_edited_before_the_first_train_visit_is_kept(app):
     app.switch_page(page("architecture")).run()
-    app.selectbox(key="w_arch_preset").select("seed-2conv").run()
+    app.selectbox(key="w_arch_preset").select("tutorial-2conv").run()
     next(b for b in app.button if b.label == "Load it").click().run()
     app.switch_page(page("train")).run()
     assert_clean(app, "train")
@@ -277,7 +277,7 @@ def test_a_run_shows_exactly_its_own_imported_data_and_says_when_it_is_gone(tmp_
         make_zip(tmp_path / "a.zip", class_files(per_class=8)).read_bytes(), "pets.zip", folder=tmp_path / "data"
     )
     Trainer(
-        PRESETS["seed"].architecture.with_num_classes(3),
+        PRESETS["tutorial"].architecture.with_num_classes(3),
         TrainSettings(epochs=1),
         ours,
         store=RunStore(tmp_path / "runs"),
@@ -355,12 +355,12 @@ def test_runs_past_the_memory_limit_are_refused_in_words(tiny_data, tmp_path):
 
     registry = JobRegistry(max_training=1)
     first = registry.start_training(
-        PRESETS["seed"].architecture, TrainSettings(epochs=50), tiny_data, RunStore(tmp_path)
+        PRESETS["tutorial"].architecture, TrainSettings(epochs=50), tiny_data, RunStore(tmp_path)
     )
     try:
         with pytest.raises(CnnCoreError, match="1 run is training already, the most this machine's memory allows"):
             registry.start_training(
-                PRESETS["seed"].architecture, TrainSettings(epochs=1), tiny_data, RunStore(tmp_path)
+                PRESETS["tutorial"].architecture, TrainSettings(epochs=1), tiny_data, RunStore(tmp_path)
             )
     finally:
         first.stop()

@@ -86,6 +86,6 @@ def test_invalid_json_text_is_explained():
 
 
 def test_with_num_classes_resizes_only_the_last_linear_layer():
-    arch = PRESETS["seed"].architecture.with_num_classes(3)
+    arch = PRESETS["tutorial"].architecture.with_num_classes(3)
     assert arch.layers[-1] == Linear(3)
-    assert arch.layers[:-1] == PRESETS["seed"].architecture.layers[:-1]
+    assert arch.layers[:-1] == PRESETS["tutorial"].architecture.layers[:-1]

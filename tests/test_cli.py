@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
-from cnn_core.cli import SETTING_OPTIONS, build_parser, option_name
+from cnn_core.cli import build_parser, option_name
 from cnn_core.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ JSON_KEYS = {
 
 
 def test_train_json_reports_every_key(tmp_path):
-    out = cli("train", "--preset", "seed", "--epochs", "1", "--json", "--runs-dir", str(tmp_path))
+    out = cli("train", "--preset", "tutorial", "--epochs", "1", "--json", "--runs-dir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert JSON_KEYS <= set(result)
@@ -109,8 +109,7 @@ def test_help_documents_every_option():
     train = parser._subparsers._group_actions[0].choices["train"]
     helps = {opt: action.help for action in train._actions for opt in action.option_strings}
     for field in TrainSettings.field_names():
-        name = option_name(field) if field in SETTING_OPTIONS else "--augment"
-        assert helps.get(name), f"{name} has no help"
+        assert helps.get(option_name(field)), f"{option_name(field)} has no help"
     for name in ("--preset", "--arch", "--dataset", "--runs-dir", "--json", "--dry-run", "--no-save"):
         assert helps.get(name), f"{name} has no help"
     out = cli("train", "--help", timeout=60)
@@ -118,6 +117,6 @@ def test_help_documents_every_option():
 
 
 def test_shapes_prints_the_table_and_explains_a_broken_stack(tmp_path):
-    out = cli("shapes", "--preset", "seed", timeout=60)
+    out = cli("shapes", "--preset", "tutorial", timeout=60)
     assert out.returncode == 0
     assert "18x16x16" in out.stdout and "296,130" in out.stdout

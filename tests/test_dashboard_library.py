@@ -25,9 +25,9 @@ def wait(job, seconds=120):
 def test_two_jobs_train_at_once_without_disturbing_each_other(tiny_data, tmp_path):
     registry, store = JobRegistry(), RunStore(tmp_path)
     long = registry.start_training(
-        PRESETS["seed"].architecture, TrainSettings(epochs=100, batch_size=8), tiny_data, store
+        PRESETS["tutorial"].architecture, TrainSettings(epochs=100, batch_size=8), tiny_data, store
     )
-    short = registry.start_training(PRESETS["seed-2conv"].architecture, TrainSettings(epochs=1), tiny_data, store)
+    short = registry.start_training(PRESETS["tutorial-2conv"].architecture, TrainSettings(epochs=1), tiny_data, store)
     wait(short)
     assert short.status == "done" and short.result.status == "completed"
     assert long.running  # still going
@@ -90,7 +90,7 @@ def test_the_convolution_lesson_matches_pytorch():
 def test_layer_table_round_trip_and_errors_by_row():
     for preset in PRESETS.values():
         assert from_rows(to_rows(preset.architecture), name=preset.architecture.name) == preset.architecture
-    rows = to_rows(PRESETS["seed"].architecture)
+    rows = to_rows(PRESETS["tutorial"].architecture)
     rows[0]["size"] = 8.0  # the table gives floats
     rows.append({"type": None, "size": None})  # an empty row from the editor is ignored
     assert from_rows(rows).layers[0] == Conv(8, 3, 1, 1)
@@ -136,13 +136,15 @@ def test_training_in_a_process_of_its_own_relays_events_and_stops(tmp_path):
 
     data = load_dataset("synthetic")  # a data set the child process can load again by name
     registry, store = JobRegistry(processes=True), RunStore(tmp_path)
-    done = registry.start_training(PRESETS["seed"].architecture, TrainSettings(epochs=1), data, store)
+    done = registry.start_training(PRESETS["tutorial"].architecture, TrainSettings(epochs=1), data, store)
     wait(done)
     assert done.status == "done" and done.result["status"] == "completed"
     kinds = [e["kind"] for e in done.events_since(0)]
     assert kinds[0] == "start" and kinds[-1] == "end" and "epoch" in kinds
     assert done.trainer.run_record is not None and done.trainer.progress["status"] == "completed"
-    long = registry.start_training(PRESETS["seed"].architecture, TrainSettings(epochs=500, batch_size=4), data, store)
+    long = registry.start_training(
+        PRESETS["tutorial"].architecture, TrainSettings(epochs=500, batch_size=4), data, store
+    )
     deadline = time.monotonic() + 60
     while not any(e["kind"] == "batch" for e in long.events_since(0)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -167,7 +169,7 @@ def test_a_run_takes_the_training_process_waiting_for_it(tmp_path):
         registry.warm_worker()
         assert registry._spare is spare  # one is enough
         job = registry.start_training(
-            PRESETS["seed"].architecture, TrainSettings(epochs=200, batch_size=4), data, store
+            PRESETS["tutorial"].architecture, TrainSettings(epochs=200, batch_size=4), data, store
         )
         assert registry._spare is None
         deadline = time.monotonic() + 60

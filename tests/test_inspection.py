@@ -8,7 +8,7 @@ from cnn_core.presets import PRESETS
 
 
 def test_feature_maps_are_each_layers_real_output():
-    model = build_model(PRESETS["seed-2conv"].architecture, seed=0).eval()
+    model = build_model(PRESETS["tutorial-2conv"].architecture, seed=0).eval()
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     maps = feature_maps(model, image)
     # Oracle: run the layers by hand.
@@ -23,14 +23,14 @@ def test_feature_maps_are_each_layers_real_output():
 
 
 def test_filters_are_the_convolution_weights():
-    model = build_model(PRESETS["seed"].architecture, seed=0)
+    model = build_model(PRESETS["tutorial"].architecture, seed=0)
     filters = conv_filters(model)
     assert filters.shape == (18, 3, 3, 3)
     assert torch.equal(filters, model.layers[0].weight.detach())
 
 
 def test_probabilities_are_the_softmax_of_the_logits_in_evaluation_mode():
-    arch = PRESETS["seed"].architecture
+    arch = PRESETS["tutorial"].architecture
     from cnn_core.architecture import Architecture, Dropout
 
     # Dropout makes training-mode outputs random: the probabilities must come from eval mode.

@@ -11,7 +11,7 @@ from cnn_core.shapes import infer_shapes
 
 
 def test_seed_is_the_tutorials_simplecnn():
-    ours = build_model(PRESETS["seed"].architecture, seed=0).eval()
+    ours = build_model(PRESETS["tutorial"].architecture, seed=0).eval()
     theirs = TutorialSimpleCNN().eval()  # the benchmark's reference, as the tutorial wrote it
     assert count_parameters(ours) == count_parameters(theirs) == 296_130
     pairs = zip([ours.layers[0], ours.layers[3], ours.layers[5]], [theirs.conv1, theirs.fc1, theirs.fc2], strict=True)
@@ -23,7 +23,7 @@ def test_seed_is_the_tutorials_simplecnn():
 
 
 def test_seed_settings_are_the_tutorials():
-    s = PRESETS["seed"].settings
+    s = PRESETS["tutorial"].settings
     assert (s.batch_size, s.epochs, s.learning_rate, s.optimizer, s.seed) == (32, 5, 0.001, "adam", 42)
 
 
@@ -35,10 +35,22 @@ def test_every_preset_fits_cifar_and_mnist_shapes(name):
 
 
 def test_seed_2conv_adds_a_second_conv_and_pool_block():
-    kinds = [layer.type for layer in PRESETS["seed-2conv"].architecture.layers]
+    kinds = [layer.type for layer in PRESETS["tutorial-2conv"].architecture.layers]
     assert kinds.count("conv") == 2 and kinds.count("pool") == 2
 
 
 def test_unknown_preset_is_named():
-    with pytest.raises(ConfigError, match="seed, seed-2conv, strong"):
+    with pytest.raises(ConfigError, match="tutorial, tutorial-2conv, strong"):
         get_preset("resnet")
+
+
+def test_the_old_preset_names_still_work():
+    """`seed` was easily taken for the random seed; it is `tutorial` now, and old commands still run."""
+    from cnn_core.cli import _settings, build_parser
+    from cnn_core.presets import canonical, get_preset
+
+    assert get_preset("seed") is PRESETS["tutorial"] and PRESETS["seed-2conv"] is PRESETS["tutorial-2conv"]
+    assert "seed" in PRESETS and "seed" not in list(PRESETS)  # found, not listed
+    assert canonical("seed") == "tutorial" and canonical("strong") == "strong"
+    settings, _ = _settings(build_parser().parse_args(["train", "--preset", "seed"]))
+    assert settings == PRESETS["tutorial"].settings

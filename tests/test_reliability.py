@@ -39,7 +39,7 @@ def two_runs(tiny_data, tmp_path):
     store = RunStore(tmp_path / "runs")
     settings = TrainSettings(epochs=1, train_samples=100, val_samples=20, test_samples=50)
     ids = [
-        Path(Trainer(PRESETS["seed"].architecture, settings, tiny_data, store=store).run().run_dir).name
+        Path(Trainer(PRESETS["tutorial"].architecture, settings, tiny_data, store=store).run().run_dir).name
         for _ in range(2)
     ]
     return store, ids
@@ -85,7 +85,7 @@ def test_data_that_normalises_to_infinity_stops_as_diverged(tiny_data, tmp_path)
         mean=(0.5, 0.5, 0.5),
         std=(0.0, 0.0, 0.0),
     )
-    trainer = Trainer(PRESETS["seed"].architecture, TrainSettings(epochs=2), broken, store=RunStore(tmp_path))
+    trainer = Trainer(PRESETS["tutorial"].architecture, TrainSettings(epochs=2), broken, store=RunStore(tmp_path))
     result = trainer.run()
     assert result.status == "diverged" and result.message == EXPLODED
     assert trainer.progress.get("batch", 1) <= 3

@@ -19,7 +19,7 @@ def batch_losses(history):
     return [(row["epoch"], row["batch"], row["train_loss"]) for row in history if row["kind"] == "batch"]
 
 
-@pytest.mark.parametrize(("preset", "augment"), [("seed", True), ("seed", False), ("seed-2conv", True)])
+@pytest.mark.parametrize(("preset", "augment"), [("tutorial", True), ("tutorial", False), ("tutorial-2conv", True)])
 def test_stopped_then_resumed_equals_uninterrupted(tiny_data, tmp_path, preset, augment):
     settings = TrainSettings(epochs=3, augment=augment, schedule="onecycle", optimizer="sgd", learning_rate=0.05)
     arch = PRESETS[preset].architecture
@@ -72,7 +72,7 @@ def test_a_run_without_a_checkpoint_or_on_other_data_is_refused(tiny_data, tmp_p
 
     store = RunStore(tmp_path)
     trainer = Trainer(
-        PRESETS["seed"].architecture, TrainSettings(epochs=2), tiny_data, store=store, on_event=stop_at_once
+        PRESETS["tutorial"].architecture, TrainSettings(epochs=2), tiny_data, store=store, on_event=stop_at_once
     )
     result = trainer.run()
     run = store.get(Path(result.run_dir).name)

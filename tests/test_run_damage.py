@@ -80,7 +80,9 @@ DAMAGE = {
 def store_with_damage(tmp_path_factory, tiny_data):
     root = tmp_path_factory.mktemp("runs")
     store = RunStore(root)
-    good = Path(Trainer(PRESETS["seed"].architecture, TrainSettings(epochs=1), tiny_data, store=store).run().run_dir)
+    good = Path(
+        Trainer(PRESETS["tutorial"].architecture, TrainSettings(epochs=1), tiny_data, store=store).run().run_dir
+    )
     for name, damage in DAMAGE.items():
         folder = root / f"20200101-000000-{name}"
         shutil.copytree(good, folder)

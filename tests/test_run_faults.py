@@ -122,11 +122,11 @@ def test_when_the_app_goes_away_its_run_is_interrupted_not_stopped_by_the_user(t
     from cnn_core.settings import TrainSettings
 
     spec = {
-        "architecture": PRESETS["seed"].architecture.to_dict(),
+        "architecture": PRESETS["tutorial"].architecture.to_dict(),
         "settings": TrainSettings(epochs=100, train_samples=64, val_samples=32, test_samples=32).to_dict(),
         "dataset": "synthetic",
         "runs_dir": str(tmp_path),
-        "preset": "seed",
+        "preset": "tutorial",
         "resume": None,
     }
     child = subprocess.Popen(

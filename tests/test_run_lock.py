@@ -24,7 +24,7 @@ from cnn_core.training import Trainer
 @pytest.fixture(scope="module")
 def stopped_run(tiny_data, tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("runs"))
-    trainer = Trainer(PRESETS["seed"].architecture, TrainSettings(epochs=2), tiny_data, store=store)
+    trainer = Trainer(PRESETS["tutorial"].architecture, TrainSettings(epochs=2), tiny_data, store=store)
     trainer.on_event = lambda event: trainer.stop() if event.get("kind") == "epoch" else None
     result = trainer.run()
     assert result.status == "stopped"

@@ -24,13 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def finished(tiny_data, tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("runs"))
-    first = Trainer(PRESETS["seed"].architecture, TrainSettings(epochs=1), tiny_data, store=store, preset="seed").run()
+    first = Trainer(
+        PRESETS["tutorial"].architecture, TrainSettings(epochs=1), tiny_data, store=store, preset="tutorial"
+    ).run()
     second = Trainer(
-        PRESETS["seed"].architecture,
+        PRESETS["tutorial"].architecture,
         TrainSettings(epochs=1, learning_rate=0.003),
         tiny_data,
         store=store,
-        preset="seed",
+        preset="tutorial",
     ).run()
     return store, first, second
 
@@ -40,7 +42,7 @@ def test_a_run_round_trips(finished, tiny_data):
     run = store.get(Path(result.run_dir).name)
     config = run.config()
     assert config["settings"] == TrainSettings(epochs=1).to_dict()
-    assert config["architecture"] == PRESETS["seed"].architecture.to_dict()
+    assert config["architecture"] == PRESETS["tutorial"].architecture.to_dict()
     history = run.history()
     assert [row["kind"] for row in history] == ["batch"] * 10 + ["epoch"]
     assert history == [{**row} for row in result.history]
@@ -66,10 +68,16 @@ def test_list_is_newest_first_and_compare_names_the_difference(finished):
 def test_delete_removes_only_that_run(tiny_data, tmp_path):
     store = RunStore(tmp_path)
     keep = Trainer(
-        PRESETS["seed"].architecture, TrainSettings(epochs=1, train_samples=64, val_samples=16), tiny_data, store=store
+        PRESETS["tutorial"].architecture,
+        TrainSettings(epochs=1, train_samples=64, val_samples=16),
+        tiny_data,
+        store=store,
     ).run()
     gone = Trainer(
-        PRESETS["seed"].architecture, TrainSettings(epochs=1, train_samples=64, val_samples=16), tiny_data, store=store
+        PRESETS["tutorial"].architecture,
+        TrainSettings(epochs=1, train_samples=64, val_samples=16),
+        tiny_data,
+        store=store,
     ).run()
     store.delete(Path(gone.run_dir).name)
     assert [info.id for info in store.list()] == [Path(keep.run_dir).name]
@@ -121,13 +129,13 @@ def test_damaged_or_foreign_weights_are_refused_by_name(finished, tmp_path):
             run.load_model()
         from safetensors.torch import save
 
-        other = PRESETS["seed-2conv"].architecture
+        other = PRESETS["tutorial-2conv"].architecture
         from cnn_core.model import build_model
 
         (run.path / "weights.safetensors").write_bytes(save(build_model(other).state_dict()))
         with pytest.raises(RunStoreError, match="different network"):
             run.load_model()
-        wrong_classes = build_model(PRESETS["seed"].architecture.with_num_classes(5), num_classes=5)
+        wrong_classes = build_model(PRESETS["tutorial"].architecture.with_num_classes(5), num_classes=5)
         (run.path / "weights.safetensors").write_bytes(save(wrong_classes.state_dict()))
         with pytest.raises(RunStoreError, match="different number of classes"):
             run.load_model()

@@ -24,7 +24,7 @@ def test_the_tutorials_formula_on_its_own_example():
 def test_seed_table_matches_the_tutorial_comments():
     from cnn_core.presets import PRESETS
 
-    report = infer_shapes(PRESETS["seed"].architecture, (3, 32, 32), 10)
+    report = infer_shapes(PRESETS["tutorial"].architecture, (3, 32, 32), 10)
     assert [row.output_shape for row in report.rows] == [
         (18, 32, 32),
         (18, 32, 32),

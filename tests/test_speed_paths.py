@@ -28,19 +28,19 @@ def test_every_speed_technique_trains_to_the_same_place(tiny_data):
     """Channels-last, the fused optimizer and bfloat16 change speed, not what is learned."""
     settings = TrainSettings(epochs=3, learning_rate=0.003)
     plain = Trainer(
-        PRESETS["seed"].architecture,
+        PRESETS["tutorial"].architecture,
         settings.replace(precision="float32"),
         tiny_data,
         tuning=bench.NOTHING,
     ).run()
-    fast = Trainer(PRESETS["seed"].architecture, settings, tiny_data).run()
+    fast = Trainer(PRESETS["tutorial"].architecture, settings, tiny_data).run()
     assert plain.status == fast.status == "completed"
     assert abs(plain.test_accuracy - fast.test_accuracy) < 0.1
     assert abs(plain.history[-1]["train_loss"] - fast.history[-1]["train_loss"]) < 0.15
 
 
 def test_test_time_flip_averages_the_two_views():
-    model = build_model(PRESETS["seed"].architecture, seed=0).eval()
+    model = build_model(PRESETS["tutorial"].architecture, seed=0).eval()
     images = torch.randint(0, 256, (7, 3, 32, 32), dtype=torch.uint8)
     labels = torch.randint(0, 10, (7,))
     loss, _, probs = evaluate(model, images, labels, flip=True)
@@ -85,10 +85,10 @@ def test_hwc_flatten_changes_the_layout_not_the_answers(preset):
 
 
 def test_prepared_inputs_are_the_normalised_pixels():
-    model = build_model(PRESETS["seed"].architecture, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    model = build_model(PRESETS["tutorial"].architecture, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
     images = torch.randint(0, 256, (5000, 3, 32, 32), dtype=torch.uint8)  # more than one chunk
     expected = model.normalize(images.float() / 255)
-    arch = PRESETS["seed"].architecture
+    arch = PRESETS["tutorial"].architecture
     exact = prepare_inputs(model, images, arch, torch.float32, channels_last=False)
     assert exact.dtype == torch.float32 and torch.allclose(exact, expected, atol=1e-6)
     fast = prepare_inputs(model, images, arch, torch.bfloat16, channels_last=True)
@@ -99,8 +99,8 @@ def test_prepared_inputs_are_the_normalised_pixels():
 def test_prepared_inputs_give_way_when_they_would_not_fit(monkeypatch):
     monkeypatch.setattr(training, "PREPARED_LIMIT", 1000)
     images = torch.zeros(10, 3, 32, 32, dtype=torch.uint8)
-    model = build_model(PRESETS["seed"].architecture)
-    assert prepare_inputs(model, images, PRESETS["seed"].architecture, torch.float32, False) is None
+    model = build_model(PRESETS["tutorial"].architecture)
+    assert prepare_inputs(model, images, PRESETS["tutorial"].architecture, torch.float32, False) is None
 
 
 def test_checkpoints_do_not_depend_on_the_training_layout(tiny_data, tmp_path):
@@ -110,7 +110,7 @@ def test_checkpoints_do_not_depend_on_the_training_layout(tiny_data, tmp_path):
     saved = []
     for name, tuning in [("plain", Tuning(hwc_flatten=False)), ("hwc", Tuning())]:
         result = Trainer(
-            PRESETS["seed"].architecture, settings, tiny_data, store=RunStore(tmp_path / name), tuning=tuning
+            PRESETS["tutorial"].architecture, settings, tiny_data, store=RunStore(tmp_path / name), tuning=tuning
         ).run()
         saved.append(load_file(Path(result.run_dir) / checkpoints.FILENAME))
     plain, hwc = saved

@@ -13,7 +13,7 @@ from cnn_core.runs import RunStore
 from cnn_core.settings import TrainSettings
 from cnn_core.training import EXPLODED, Trainer
 
-SEED = PRESETS["seed"].architecture
+SEED = PRESETS["tutorial"].architecture
 
 
 def losses(history):
@@ -62,7 +62,7 @@ def test_same_seed_same_losses_other_seed_other_losses(tiny_data):
 )
 def test_other_optimizers_schedules_and_augmentation_train(tiny_data, changes):
     settings = TrainSettings(epochs=2, **changes)
-    result = Trainer(PRESETS["seed-2conv"].architecture, settings, tiny_data).run()
+    result = Trainer(PRESETS["tutorial-2conv"].architecture, settings, tiny_data).run()
     assert result.status == "completed"
     batch_losses = losses(result.history)
     assert batch_losses[-1] < batch_losses[0]

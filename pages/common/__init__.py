@@ -156,7 +156,7 @@ def current_dataset_name() -> str:
 def current_architecture() -> Architecture:
     """The network Train will use: a preset's, or the one edited on the Architecture page."""
     if "architecture" not in st.session_state:
-        st.session_state["architecture"] = PRESETS["seed"].architecture
+        st.session_state["architecture"] = PRESETS["tutorial"].architecture
     return st.session_state["architecture"]
 
 

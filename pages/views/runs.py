@@ -9,6 +9,7 @@ import streamlit as st
 from cnn_core.architecture import Architecture
 from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
+from cnn_core.presets import canonical
 from cnn_core.runs import DAMAGED
 from cnn_core.settings import TrainSettings
 from pages import common
@@ -146,7 +147,7 @@ if len(chosen) == 1:
             )
         else:
             st.session_state["architecture"] = architecture
-            st.session_state["preset"] = config.get("preset") or "custom"
+            st.session_state["preset"] = canonical(config.get("preset")) or "custom"
             st.session_state["w_preset"] = st.session_state["preset"]
             for field, value in settings.to_dict().items():
                 st.session_state[f"w_{field}"] = value

@@ -21,13 +21,12 @@ from cnn_core.datasets import (
 from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.presets import PRESETS
 from cnn_core.previews import class_counts, image_grid, samples_per_class
-from cnn_core.settings import DEVICES, HELP, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainSettings
+from cnn_core.settings import SCHEMA, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
+from pages.common.settings_widgets import settings_widgets
 
-BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.2, 0.3, 1.0, 10.0, 1e6]
 # While a run trains, the live view (progress, curves, log) redraws every LIVE_SECONDS. On a
 # 2-core machine each redraw's burst of browser work stalls both training threads, and cost about
 # a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
@@ -54,10 +53,6 @@ def on_dataset_change() -> None:
     st.session_state["dataset"] = st.session_state["w_dataset"]
 
 
-def with_value(options: list, value) -> list:
-    return options if value in options else sorted([*options, value])
-
-
 # --- which job does this tab follow? The session's, or the one in the URL after a reload -------------
 registry = common.registry()
 job = registry.get(st.session_state.get("job_id") or st.query_params.get("job"))
@@ -68,9 +63,9 @@ if lost_job:
     del st.query_params["job"]
 if "w_preset" not in st.session_state:
     # First visit: the tutorial's settings, but keep a network already chosen on the Architecture page.
-    for field, value in PRESETS["seed"].settings.to_dict().items():
+    for field, value in PRESETS["tutorial"].settings.to_dict().items():
         st.session_state.setdefault(f"w_{field}", value)
-    st.session_state.setdefault("preset", "seed")
+    st.session_state.setdefault("preset", "tutorial")
     st.session_state["w_preset"] = st.session_state["preset"]
 
 st.title("Train a network")
@@ -291,65 +286,26 @@ with setup:
 # --- 3. settings ----------------------------------------------------------------------------------------
 with setup:
     st.subheader("3. Settings")
-    pool = len(dataset.train_labels) if dataset is not None else 50_000
-    test_pool = len(dataset.test_labels) if dataset is not None else 10_000
-    a, b = st.columns(2)
-    a.number_input("Epochs", 1, 1000, key="w_epochs", help=HELP["epochs"])
-    b.select_slider(
-        "Batch size",
-        with_value(BATCH_SIZES, st.session_state["w_batch_size"]),
-        key="w_batch_size",
-        help=HELP["batch_size"],
-    )
-    st.select_slider(
-        "Learning rate",
-        with_value(LEARNING_RATES, st.session_state["w_learning_rate"]),
-        key="w_learning_rate",
-        format_func=lambda v: f"{v:g}",
-        help=HELP["learning_rate"],
-    )
-    a, b = st.columns(2)
-    a.selectbox(
-        "Optimizer",
-        OPTIMIZERS,
-        key="w_optimizer",
-        help=HELP["optimizer"],
-        format_func={"adam": "Adam", "sgd": "SGD with momentum", "adamw": "AdamW"}.get,
-    )
-    b.selectbox(
-        "Learning-rate schedule",
-        SCHEDULES,
-        key="w_schedule",
-        help=HELP["schedule"],
-        format_func={"constant": "constant", "onecycle": "one-cycle"}.get,
-    )
-    st.toggle("Augment the training images (shift and mirror)", key="w_augment", help=HELP["augment"])
+    settings_widgets([s for s in SCHEMA if not s.more])
     with st.expander("More settings"):
-        a, b = st.columns(2)
-        sizes = {f: st.session_state[f"w_{f}"] for f in ("train_samples", "val_samples", "test_samples")}
-        if dataset is not None and (
-            sizes["train_samples"] + sizes["val_samples"] > pool or sizes["test_samples"] > test_pool
-        ):
+        highs = {}
+        if dataset is not None:
             # Sizes this data set cannot supply: the same clamping as the command line, with its note.
+            sizes = {f: st.session_state[f"w_{f}"] for f in ("train_samples", "val_samples", "test_samples")}
             split = plan_split(dataset, TrainSettings(**sizes))
-            st.session_state["w_train_samples"] = len(split.train)
-            st.session_state["w_val_samples"] = len(split.val)
-            st.session_state["w_test_samples"] = len(split.test)
-            for note in split.notes:
-                st.caption(note)
-        a.number_input("Training images", 1, pool, key="w_train_samples", step=1000, help=HELP["train_samples"])
-        b.number_input("Validation images", 0, pool - 1, key="w_val_samples", step=500, help=HELP["val_samples"])
-        a.number_input("Test images", 1, test_pool, key="w_test_samples", step=500, help=HELP["test_samples"])
-        b.number_input("Seed", 0, 2**32 - 1, key="w_seed", help=HELP["seed"])
-        a.slider("Momentum (SGD)", 0.0, 0.99, key="w_momentum", help=HELP["momentum"])
-        b.number_input(
-            "Weight decay", 0.0, 1.0, key="w_weight_decay", format="%g", step=1e-4, help=HELP["weight_decay"]
-        )
-        a.slider("Label smoothing", 0.0, 0.5, key="w_label_smoothing", help=HELP["label_smoothing"])
-        b.selectbox("Device", DEVICES, key="w_device", help=HELP["device"])
-        a.selectbox("Number format", PRECISIONS, key="w_precision", help=HELP["precision"])
-        b.number_input("Loss reports per epoch", 1, 100, key="w_logs_per_epoch", help=HELP["logs_per_epoch"])
-        st.toggle("Test with mirrored pictures too", key="w_test_flip", help=HELP["test_flip"])
+            fits = {"train_samples": len(split.train), "val_samples": len(split.val), "test_samples": len(split.test)}
+            if fits != sizes:
+                st.session_state.update({f"w_{f}": n for f, n in fits.items()})
+                for note in split.notes:
+                    st.caption(note)
+            facts = dataset.describe()
+            own_val = facts["val_images"]
+            highs = {
+                "train_samples": facts["train_images"],
+                "val_samples": own_val or facts["train_images"] - 1,
+                "test_samples": facts["test_images"],
+            }
+        settings_widgets([s for s in SCHEMA if s.more], highs)
 
     running = job is not None and job.running
     start = st.button(
