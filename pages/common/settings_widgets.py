@@ -13,6 +13,7 @@ import streamlit as st
 from cnn_core.settings import CHOICE, FLAG, FLOAT, INT, Setting
 
 STEPS = {"train_samples": 1000, "val_samples": 500, "test_samples": 500, "weight_decay": 1e-4}
+WIDE = {"learning_rate"}  # the setting that matters most gets a whole row: its slider reads best wide
 
 
 def with_value(options: list, value) -> list:
@@ -47,10 +48,14 @@ def setting_widget(container, setting: Setting, high: float | None = None) -> No
 
 
 def settings_widgets(settings: tuple[Setting, ...], highs: dict[str, float] | None = None) -> None:
-    """Every setting of `settings` in two columns, flags on their own lines below."""
+    """Every setting of `settings`: the WIDE ones on a row each, the rest in two columns, flags on
+    their own lines below."""
     highs = highs or {}
+    for setting in settings:
+        if setting.name in WIDE:
+            setting_widget(st, setting, highs.get(setting.name))
     a, b = st.columns(2)
-    boxes = [s for s in settings if s.kind != FLAG]
+    boxes = [s for s in settings if s.kind != FLAG and s.name not in WIDE]
     for i, setting in enumerate(boxes):
         setting_widget(a if i % 2 == 0 else b, setting, highs.get(setting.name))
     for setting in settings:
