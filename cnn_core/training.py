@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -69,39 +69,27 @@ class Tuning:
 
 @dataclass
 class TrainResult:
-    status: str  # completed, stopped, diverged or failed
+    """How a run ended. `to_json` is every field but the bulky ones (the test metrics and the
+    history are in the run folder)."""
+
+    status: str  # completed, stopped, interrupted, diverged or failed
     message: str
     epochs_completed: int
     parameters: int
     train_seconds: float  # wall time of training and per-epoch validation (the tutorial's "took")
     images_per_second: float  # training images per second of training steps alone
-    val_loss: float | None
-    val_accuracy: float | None
-    test_loss: float | None
-    test_accuracy: float | None
-    test_metrics: dict | None
     dataset: dict
     split: dict
     run_dir: str | None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    test_metrics: dict | None = None
     history: list[Event] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        keys = (
-            "status",
-            "message",
-            "epochs_completed",
-            "parameters",
-            "train_seconds",
-            "images_per_second",
-            "val_loss",
-            "val_accuracy",
-            "test_loss",
-            "test_accuracy",
-            "dataset",
-            "split",
-            "run_dir",
-        )
-        return {key: getattr(self, key) for key in keys}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("test_metrics", "history")}
 
 
 def estimate_memory_bytes(report: ShapeReport, batch_size: int) -> int:
@@ -298,21 +286,16 @@ class Trainer:
             self.progress = {**self.progress, "status": FAILED, "message": message}
             self._emit({"kind": "end", "status": FAILED, "message": message}, record=False)
             return TrainResult(
-                FAILED,
-                message,
-                0,
-                self.report.parameters,
-                0.0,
-                0.0,
-                None,
-                None,
-                None,
-                None,
-                None,
-                self.dataset.describe(),
-                self.split_sizes(),
-                str(self.run_record.path) if self.run_record else None,
-                self.history,
+                status=FAILED,
+                message=message,
+                epochs_completed=0,
+                parameters=self.report.parameters,
+                train_seconds=0.0,
+                images_per_second=0.0,
+                dataset=self.dataset.describe(),
+                split=self.split_sizes(),
+                run_dir=str(self.run_record.path) if self.run_record else None,
+                history=self.history,
             )
         finally:  # the status is final: another process may now resume or delete the run
             if self.run_record is not None and self.run_record.lock is not None:
@@ -566,21 +549,21 @@ class Trainer:
         test_metrics = metrics_lib.summary(test_labels.cpu(), probabilities, data.classes)
         val_metrics = {"loss": val_loss, "accuracy": val_acc} if val_acc is not None else None
         result = TrainResult(
-            status,
-            message,
-            epochs_completed,
-            self.report.parameters,
-            train_seconds,
-            speed,
-            val_loss,
-            val_acc,
-            test_loss,
-            test_acc,
-            test_metrics,
-            data.describe(),
-            self.split_sizes(),
-            str(self.run_record.path) if self.run_record else None,
-            self.history,
+            status=status,
+            message=message,
+            epochs_completed=epochs_completed,
+            parameters=self.report.parameters,
+            train_seconds=train_seconds,
+            images_per_second=speed,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            test_loss=test_loss,
+            test_accuracy=test_acc,
+            test_metrics=test_metrics,
+            dataset=data.describe(),
+            split=self.split_sizes(),
+            run_dir=str(self.run_record.path) if self.run_record else None,
+            history=self.history,
         )
         if self.run_record is not None:
             run = self.run_record
