@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import ConfigError
 from .shapes import formula_text, output_size
 
 KERNELS: dict[str, list[list[float]]] = {
@@ -46,13 +47,13 @@ def apply_kernel(
     grey = to_grey(image)
     weight = torch.as_tensor(kernel, dtype=torch.float32)
     if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
-        raise ValueError("the kernel must be a square grid of numbers")
+        raise ConfigError("kernel", "must be a square grid of numbers")
     if not torch.isfinite(weight).all():
-        raise ValueError("every number in the kernel must be finite")
+        raise ConfigError("kernel", "must hold finite numbers only")
     k = weight.shape[0]
     height, width = grey.shape
     if min(height, width) + 2 * padding < k:
-        raise ValueError(f"the image is only {height}x{width} pixels, smaller than the {k}x{k} kernel")
+        raise ConfigError("kernel", f"is {k}x{k}, larger than the {height}x{width} picture with its padding")
     filtered = F.conv2d(grey[None, None], weight[None, None], stride=stride, padding=padding)[0, 0]
     activated = filtered.clamp_min(0)
     side = min(activated.shape)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .architecture import Conv
+from .errors import ArchitectureError
 from .model import CNN
 
 
@@ -31,10 +32,10 @@ def conv_filters(model: CNN, position: int | None = None) -> torch.Tensor:
     """Weights of a convolution as (out_channels, in_channels, k, k); the first one by default."""
     positions = conv_layers(model)
     if not positions:
-        raise ValueError("this network has no convolution layers")
+        raise ArchitectureError(0, "this network", "has no convolution layers")
     position = positions[0] if position is None else position
     if position not in positions:
-        raise ValueError(f"layer {position + 1} is not a convolution")
+        raise ArchitectureError(position + 1, "this layer", "is not a convolution")
     return model.layers[position].weight.detach().cpu().clone()
 
 
