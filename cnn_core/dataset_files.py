@@ -136,7 +136,7 @@ def pack_jpegs(
 
 def load_jpegs(path: str | os.PathLike) -> Dataset:
     """A data set in the JPEG format (the bundled sample). Decoding 12,000 small JPEGs with Pillow
-    takes about 0.8 s here, less than importing torchvision's decoder would."""
+    takes less time than importing torchvision's decoder would (docs/benchmarks.md)."""
     path = Path(path)
     try:
         raw = gzip.decompress(path.read_bytes())

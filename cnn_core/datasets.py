@@ -1,7 +1,7 @@
 """Where data sets come from: a name or a path in, a `Dataset` out.
 
     sample         CIFAR-10 subset bundled with the app (the default): works offline; decoded once
-                   (0.8 s), then loaded from a cache of its pixels in the data folder (tens of ms)
+                   once, then loaded from a cache of its pixels in the data folder (docs/benchmarks.md)
     cifar10        full CIFAR-10, downloaded once into the data folder, then cached
     mnist          MNIST digits (28x28, one channel), likewise
     fashion-mnist  Fashion-MNIST clothing (28x28, one channel), likewise

@@ -109,10 +109,10 @@ class JobRegistry:
     def warm_worker(self, finishing: Job | None = None) -> None:
         """Start a training process now, if none is waiting, so that the next run does not wait
         for one: it imports PyTorch and gets ready while the user looks around (Start to the
-        first batch: 0.2 s instead of 2.7 s on the bundled sample here). The app calls this after
+        first batch in a fraction of the time; docs/benchmarks.md). The app calls this after
         every page; it costs nothing when one is already waiting, and does nothing while a run
         trains (`finishing`, a run that is ending, aside): getting ready takes a core for about
-        2 s, which that run would lose. No-op without processes."""
+        a couple of seconds, which that run would lose. No-op without processes."""
         if not self.processes:
             return
         with self._lock:

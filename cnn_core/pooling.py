@@ -6,8 +6,8 @@ backward zero-fills a gradient the size of the input and scatters into it. Here 
 maximum is taken in two steps, across each pair of columns and then across each pair of rows,
 each a `torch.maximum` of two strided views of the (N, H, W, C) tensor; each step keeps a mask, in
 the tensor's own number format, of which side won. The backward multiplies by the masks and
-interleaves, with no scatter and no fill. SimpleCNN trains 2.5 to 4.3% faster at batch 32 and
-6% at batch 128 (alternating runs, docs/benchmarks.md).
+interleaves, with no scatter and no fill. SimpleCNN trains a few percent faster
+(alternating runs, docs/benchmarks.md).
 
 The numbers are PyTorch's, exactly: the maximum is the same value, and on a tie the gradient goes
 to the first of the window's pixels in row order (left before right, top before bottom), as in
@@ -23,8 +23,7 @@ from torch.autograd.function import once_differentiable
 def applies(x: torch.Tensor) -> bool:
     """True where max_pool_2x2 computes the same as F.max_pool2d(x, 2) and was measured faster: a
     bfloat16 (N, C, H, W) batch in channels-last memory with even height and width. (In float32
-    PyTorch's own backward is twice as fast as in bfloat16, and a SimpleCNN step with this pool
-    12% slower than with PyTorch's.)"""
+    PyTorch's own pool was faster: docs/benchmarks.md.)"""
     return (
         x.dim() == 4
         and x.dtype == torch.bfloat16

@@ -619,7 +619,7 @@ def prepare_inputs(
 ) -> torch.Tensor | None:
     """uint8 images -> the normalised inputs the first layer sees, once for a whole run, in the
     number format and memory layout it computes in: each batch is then one index, not five
-    elementwise passes and two copies (+4 to 5% images/s for SimpleCNN at batch 32). None when it
+    elementwise passes and two copies (docs/benchmarks.md measures it). None when it
     would take more than PREPARED_LIMIT bytes, or a quarter of the free memory."""
     # Autocast casts a first conv or linear layer's input to `dtype` anyway; anything else keeps
     # float32 so that its numbers do not change.

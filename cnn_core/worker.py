@@ -1,6 +1,6 @@
 """The training process the app starts for each run: `python -m cnn_core.worker`.
 
-It first gets ready (imports PyTorch and what its optimizers load on first use: about 2 s here),
+It first gets ready (imports PyTorch and what its optimizers load on first use; docs/benchmarks.md has the time),
 so the app can start one before the user asks for a run and keep it waiting. Then it reads one
 JSON line on stdin (architecture, settings, data set name or path, runs folder, or a
 run to resume), trains, and writes JSON lines on stdout: {"type": "event" | "progress" |
@@ -47,7 +47,7 @@ def _send(kind: str, data) -> None:
 
 def warm_up() -> None:
     """Pay PyTorch's first-use costs before a run is asked for: the first optimizer built in a
-    process imports torch._dynamo (0.9 s here), which no later run in this process pays again."""
+    process imports torch._dynamo, which no later run in this process pays again."""
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
