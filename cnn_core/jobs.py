@@ -147,6 +147,10 @@ class JobRegistry:
             try:
                 job.result = work(job)
                 job.status = DONE
+            except CnnCoreError as error:  # the user's to fix: the page says it; one line in the log
+                log.warning("job %s refused: %s", job.id, error)
+                job.error = str(error)
+                job.status = FAILED
             except Exception as error:  # reported on the page; the traceback goes to the server log
                 log.exception("job %s failed", job.id)
                 job.error = str(error)
@@ -286,9 +290,9 @@ def _train_in_process(job: Job, trainer: Trainer, resume: Run | None, child: sub
             trainer.progress = payload
         elif kind == "result":
             result = payload
-        elif kind == "error":
+        elif kind == "error":  # said for the user; the training process logged any traceback itself
             child.wait(timeout=30)
-            raise RuntimeError(payload)
+            raise CnnCoreError(payload)
     child.wait(timeout=60)
     if result is None:
         raise RuntimeError("the training process stopped unexpectedly; the run keeps what it saved")

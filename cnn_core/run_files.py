@@ -4,8 +4,9 @@ metrics.json and history.jsonl.
 A run folder may have been edited by hand, half-copied, or written by another version. Every
 file is checked against what the app reads from it (an object, with these keys, of these types)
 before anything uses it, so a damaged file becomes one `RunStoreError` that names the file and
-what is wrong ("status.json is not an object", "history.jsonl line 3: epoch is 'two', not a whole
-number") instead of an AttributeError somewhere in a page. The run store lists such a run as
+what is wrong ("status.json does not hold the named values it should (it holds 42)",
+"history.jsonl line 3: epoch is 'two', not a whole number") instead of an AttributeError
+somewhere in a page. The run store lists such a run as
 damaged, with that reason, and every other run is unaffected.
 """
 
@@ -74,7 +75,7 @@ def _is(value: Any, kind: str) -> bool:
 def check(record: Any, schema: dict[str, tuple[str, bool]], where: str) -> dict:
     """`record` if it is an object whose keys have the kinds in `schema`; else RunStoreError."""
     if not isinstance(record, dict):
-        raise RunStoreError(f"{where} is not an object")
+        raise RunStoreError(f"{where} does not hold the named values it should (it holds {_short(record)})")
     for key, (kind, required) in schema.items():
         if key not in record or record[key] is None:
             if required:

@@ -248,6 +248,13 @@ def test_two_archives_with_one_name_stay_two_data_sets_across_sessions_and_resta
     assert "in 4 classes" in " ".join(e.value for e in second.success)
     import_archive(second, "pets.zip", three.read_bytes())  # already imported: found by its content
     assert "in 3 classes" in " ".join(e.value for e in second.success)
+    # A third archive of that name with as many pictures as the first: still a choice of its own.
+    twin = make_zip(tmp_path / "c.zip", {**class_files(per_class=6), "red/other.png": b"not a picture either"})
+    import_archive(second, "pets.zip", twin.read_bytes())
+    picker = second.selectbox(key="w_dataset")
+    ours = [o for o in picker.options if o.startswith("Your images: pets")]
+    assert len(ours) == len(set(ours)) == 3
+    assert sum("(18 pictures" in o for o in ours) == 2  # two labels that would read the same
 
     import streamlit as st
 
@@ -257,7 +264,7 @@ def test_two_archives_with_one_name_stay_two_data_sets_across_sessions_and_resta
     after.switch_page(page("train")).run()
     options = after.selectbox(key="w_dataset").options
     ours = [o for o in options if o.startswith("Your images: pets")]
-    assert len(ours) == 2 and any("(36 pictures" in o for o in ours) and any("(18 pictures" in o for o in ours), options
+    assert len(ours) == 3 and any("(36 pictures" in o for o in ours) and any("(18 pictures" in o for o in ours), options
 
 
 def test_a_run_shows_exactly_its_own_imported_data_and_says_when_it_is_gone(tmp_path, monkeypatch):

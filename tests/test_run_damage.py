@@ -107,7 +107,10 @@ def test_every_damaged_run_lists_as_damaged_with_its_reason(store_with_damage):
         info = infos[f"20200101-000000-{name}"]
         assert info.status == DAMAGED, name
         assert info.message.startswith(f"run 20200101-000000-{name}:"), info.message
-    assert "status.json is not an object" in infos["20200101-000000-status-42"].message
+    assert (
+        "status.json does not hold the named values it should (it holds 42)"
+        in infos["20200101-000000-status-42"].message
+    )
     assert "epoch is 'two', not a whole number" in infos["20200101-000000-history-two"].message
     assert infos[".hidden-run"].status == DAMAGED and infos["..evil"].status == DAMAGED
 
@@ -134,7 +137,7 @@ def test_the_runs_command_exits_0_and_names_the_damaged(store_with_damage):
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     assert good in out.stdout and "completed" in out.stdout
-    assert "status.json is not an object" in out.stdout
+    assert "status.json does not hold the named values it should (it holds 42)" in out.stdout
     assert out.stdout.count(DAMAGED) >= len(DAMAGE) - 4
 
 
@@ -155,6 +158,9 @@ def test_every_page_opens_whichever_run_is_shown(store_with_damage, monkeypatch,
     monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
+    # Every run can be picked: no two options of the picker read the same (Streamlit would fold them).
+    picker = at.sidebar.selectbox(key="run_id")
+    assert len(set(picker.options)) == len(picker.options) == len(store.list())
     for info in store.list():
         at.session_state["run_id"] = info.id
         for page in ("metrics", "inside", "runs", "train", "home"):

@@ -195,7 +195,7 @@ def sidebar() -> None:
         if not runs:
             st.caption("No training runs yet: start one on the Train page.")
             return
-        labels = {info.id: _run_label(info) for info in runs}
+        labels = distinct({info.id: _run_label(info) for info in runs})
         selected_run_id()
         st.selectbox(
             "Run shown on every page",
@@ -226,6 +226,15 @@ def dataset_title(source: str) -> str:
 def _run_label(info) -> str:
     acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else info.status
     return f"{info.created[5:16].replace('T', ' ')} · {info.architecture} · {info.dataset} · {acc}"
+
+
+def distinct(labels: dict[str, str]) -> dict[str, str]:
+    """The labels with any that repeat made different (by their key's end). A selectbox whose
+    format_func gives two options one label folds them into one: the second could never be chosen."""
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {key: f"{label} · {key[-8:]}" if seen[label] > 1 else label for key, label in labels.items()}
 
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]

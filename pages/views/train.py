@@ -51,6 +51,15 @@ def on_preset_change() -> None:
 
 def on_dataset_change() -> None:
     st.session_state["dataset"] = st.session_state["w_dataset"]
+    reset_sample_sizes()
+
+
+def reset_sample_sizes() -> None:
+    """The preset's sample sizes again: another data set's clamped sizes mean nothing for this one."""
+    preset = PRESETS.get(st.session_state.get("preset"))
+    defaults = (preset.settings if preset else TrainSettings()).to_dict()
+    for field in ("train_samples", "val_samples", "test_samples"):
+        st.session_state[f"w_{field}"] = defaults[field]
 
 
 # --- which job does this tab follow? The session's, or the one in the URL after a reload -------------
@@ -91,7 +100,7 @@ def import_summary(dataset) -> str:
 def show_import_notes(dataset) -> None:
     """What the import did with every file: its notes, and the names behind each skipped count."""
     for note in dataset.notes:
-        st.caption(note)
+        st.caption(note[:1].upper() + note[1:])
     if dataset.skipped:
         with st.expander(f"Files not imported ({sum(v['count'] for v in dataset.skipped.values()):,})"):
             for reason, info in dataset.skipped.items():
@@ -123,15 +132,19 @@ with setup:
     # already be drawn in this one, and a drawn widget's value cannot change.
     if "dataset_next" in st.session_state:
         st.session_state["w_dataset"] = st.session_state.pop("dataset_next")
+        reset_sample_sizes()
     entries = {entry.key: entry for entry in catalog()}
     imports = {info.source: info for info in list_imports()}
     options = [*entries, *imports]
 
-    def label(key: str) -> str:
+    def base_label(key: str) -> str:
         if key in entries:
             return entries[key].title + (" (download first)" if entries[key].needs_download else "")
         info = imports[key]
         return f"Your images: {info.name} ({info.images:,} pictures)"
+
+    labels = common.distinct({key: base_label(key) for key in options})
+    label = labels.get
 
     st.session_state.setdefault("w_dataset", common.current_dataset_name())
     if st.session_state["w_dataset"] not in options:
