@@ -310,7 +310,7 @@ def _resume_trainer(args: argparse.Namespace, show):
         extra = given[0] if given else "--arch" if args.arch else "--dry-run" if args.dry_run else "--no-save"
         raise InputError(f"--resume continues a run with its own settings; leave out {extra}")
     run = RunStore(args.runs_dir).get(args.resume)
-    args.dataset = run.config().get("dataset", {}).get("source", args.dataset)
+    args.dataset = run.dataset_source()
     return Trainer.resume(run, _load_data(args), on_event=show)
 
 

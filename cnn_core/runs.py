@@ -143,6 +143,27 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
 
+    # --- the files, by role: pages ask for these, never for a file name -------------------------
+    @property
+    def weights_path(self) -> Path:
+        return self.path / "weights.safetensors"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    def weights_stamp(self) -> float:
+        """When the weights were last written (0 if none): a cache key that changes with them."""
+        try:
+            return self.weights_path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def dataset_source(self) -> str:
+        """What load_dataset takes to load exactly the data this run was trained on."""
+        trained_on = self.config()["dataset"]
+        return trained_on.get("source") or trained_on["name"]
+
     # --- configuration and status -------------------------------------------------------------
     def _read(self, reader, name: str):
         """A file through its validating reader (run_files.py), damage named with the run."""
@@ -316,7 +337,7 @@ class Run:
         return self._load_tensors("predictions.safetensors", "predictions")
 
     def has_weights(self) -> bool:
-        return (self.path / "weights.safetensors").is_file()
+        return self.weights_path.is_file()
 
     def load_model(self) -> CNN:
         """The trained network, rebuilt from config.json and filled with the saved weights.

@@ -43,6 +43,9 @@ def test_a_run_round_trips(finished, tiny_data):
     config = run.config()
     assert config["settings"] == TrainSettings(epochs=1).to_dict()
     assert config["architecture"] == PRESETS["tutorial"].architecture.to_dict()
+    # Pages reach a run's files by role, never by name.
+    assert run.weights_path.is_file() and run.weights_stamp() == run.weights_path.stat().st_mtime
+    assert run.dataset_source() == tiny_data.name and run.config_path.read_bytes().startswith(b"{")
     history = run.history()
     assert [row["kind"] for row in history] == ["batch"] * 10 + ["epoch"]
     assert history == [{**row} for row in result.history]

@@ -81,7 +81,7 @@ def run_dataset(config: dict) -> tuple[Dataset | None, str]:
     """The data a run was trained on, exactly (an import by its content's hash), or None and a
     sentence saying why it cannot be shown."""
     trained_on = config.get("dataset", {})
-    source = trained_on.get("source", trained_on.get("name", ""))
+    source = trained_on.get("source") or trained_on.get("name", "")
     if dataset_ready(source):
         return get_dataset(source), ""
     if source.startswith(IMPORTED):
@@ -106,8 +106,7 @@ def _model(run_path: str, weights_mtime: float):
 
 def get_model(run_id: str):
     run = store().get(run_id)
-    weights = run.path / "weights.safetensors"
-    return _model(str(run.path), weights.stat().st_mtime if weights.exists() else 0.0)
+    return _model(str(run.path), run.weights_stamp())
 
 
 # --- who may control a run ------------------------------------------------------------------------

@@ -122,14 +122,14 @@ if len(chosen) == 1:
     if run.has_weights():
         a.download_button(
             "Download weights",
-            lambda: (run.path / "weights.safetensors").read_bytes(),  # read when clicked, not on every draw
+            lambda: run.weights_path.read_bytes(),  # read when clicked, not on every draw
             file_name=f"{info.id}.safetensors",
             icon=":material/download:",
             help="The trained weights as safetensors (loading it can never run code).",
         )
     b.download_button(
         "Download configuration",
-        lambda: (run.path / "config.json").read_bytes(),
+        lambda: run.config_path.read_bytes(),
         file_name=f"{info.id}.json",
         icon=":material/download:",
         help="The network and settings as JSON: enough to repeat this run.",
