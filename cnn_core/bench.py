@@ -31,6 +31,7 @@ from PIL import Image
 
 from .data import Dataset, plan_split
 from .presets import PRESETS
+from .runs import proc_stat
 from .settings import TrainSettings
 from .training import Trainer, Tuning
 
@@ -97,9 +98,8 @@ class _PeakMemory:
             if not entry.isdigit():
                 continue
             try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(entry) == me or int(fields[1]) == me:  # fields[1] is the parent pid
+                fields = proc_stat(int(entry)) or []
+                if int(entry) == me or (fields and int(fields[1]) == me):  # fields[1] is the parent pid
                     with open(f"/proc/{entry}/statm") as f:
                         total += int(f.read().split()[1]) * page
             except (OSError, IndexError, ValueError):

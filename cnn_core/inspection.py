@@ -89,14 +89,13 @@ def stretch(x: torch.Tensor) -> torch.Tensor:
 
 
 def tile(images: list[torch.Tensor], columns: int, gap: int = 1, scale: int = 1) -> torch.Tensor:
-    """Equal-sized uint8 images, (H, W) or (3, H, W), in a grid with white gaps, enlarged `scale`x."""
+    """Equal-sized uint8 images, (H, W) or (C, H, W), in a grid with white gaps, enlarged `scale`x."""
     if not images:
         return torch.full((1, 1), 255, dtype=torch.uint8)
-    colour = images[0].dim() == 3
     images = [img.repeat_interleave(scale, -1).repeat_interleave(scale, -2) for img in images]
     h, w = images[0].shape[-2:]
     rows = (len(images) + columns - 1) // columns
-    shape = (3,) if colour else ()
+    shape = tuple(images[0].shape[:-2])  # (C,) for (C, H, W) images, () for (H, W) ones
     grid = torch.full((*shape, rows * (h + gap) - gap, columns * (w + gap) - gap), 255, dtype=torch.uint8)
     for i, img in enumerate(images):
         r, c = divmod(i, columns)

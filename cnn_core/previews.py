@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .data import Dataset
+from .inspection import tile
 
 
 def class_counts(dataset: Dataset, split: str = "train") -> list[tuple[str, int]]:
@@ -32,10 +33,7 @@ def image_grid(groups: dict[str, torch.Tensor], gap: int = 2) -> torch.Tensor:
     rows = list(groups.values())
     if not rows or all(len(r) == 0 for r in rows):
         return torch.zeros(3, 1, 1, dtype=torch.uint8)
-    c, h, w = next(r for r in rows if len(r)).shape[1:]
-    cols = max(len(r) for r in rows)
-    grid = torch.full((c, len(rows) * (h + gap) - gap, cols * (w + gap) - gap), 255, dtype=torch.uint8)
-    for i, row in enumerate(rows):
-        for j, image in enumerate(row):
-            grid[:, i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = image
-    return grid
+    blank = torch.full_like(next(r for r in rows if len(r))[0], 255)  # fills a class with fewer pictures
+    columns = max(len(r) for r in rows)
+    padded = [image for row in rows for image in [*row, *[blank] * (columns - len(row))]]
+    return tile(padded, columns, gap=gap)

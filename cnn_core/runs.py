@@ -104,7 +104,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="microseconds")
 
 
-def _proc_stat(pid: int) -> list[str] | None:
+def proc_stat(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (Linux), or None elsewhere."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
@@ -115,7 +115,7 @@ def _proc_stat(pid: int) -> list[str] | None:
 
 def _process_started(pid: int) -> str | None:
     """When the process started, so a recycled pid is not taken for our process."""
-    fields = _proc_stat(pid)
+    fields = proc_stat(pid)
     return fields[19] if fields and len(fields) > 19 else None
 
 
@@ -126,7 +126,7 @@ def _alive(pid: int, started: str | None) -> bool:
         return False
     except PermissionError:
         return True
-    fields = _proc_stat(pid)
+    fields = proc_stat(pid)
     if fields and fields[0] in ("Z", "X"):  # killed, but not yet collected by its parent
         return False
     return started is None or _process_started(pid) in (None, started)
