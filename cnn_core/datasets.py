@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -252,13 +253,14 @@ def import_dataset(
 def import_upload(
     data: bytes, filename: str, *, folder: str | os.PathLike | None = None, progress: Progress | None = None
 ) -> Dataset:
-    """An archive uploaded in the browser: written to the data folder under its content's hash (so
-    two uploads with one name never share a file), imported, then removed (the import is kept)."""
+    """An archive uploaded in the browser: written to a folder of its own in the data folder (so
+    two uploads with one name never share a file), imported, then removed (the import is kept,
+    named by its content's hash)."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "-", Path(filename).name)[:80] or "upload.zip"
     if not safe.lower().endswith(UPLOAD_SUFFIXES):
         raise DataError(f"{Path(filename).name} is not a .zip, .tar.gz or .tar archive; upload one of those")
-    work = data_dir(folder) / "uploads" / hashlib.sha256(data).hexdigest()[:16]
-    work.mkdir(parents=True, exist_ok=True)
+    (data_dir(folder) / "uploads").mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=data_dir(folder) / "uploads"))
     target = work / safe
     atomic_write_bytes(target, data)
     try:

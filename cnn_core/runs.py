@@ -64,13 +64,15 @@ def write_error(root: Path | None, error: OSError) -> RunStoreError:
 
 
 def _is_pickle(path: Path, limit: int = 1 << 20) -> bool:
-    """True if the file parses as a pickle of any protocol (0 and 1 start with no magic byte).
-    pickletools only reads the opcodes; nothing in the file is run."""
+    """True if the file is a pickle of any protocol (0 and 1 start with no magic byte), or
+    torch.save's zip of pickles. pickletools only reads the opcodes; nothing in the file is run."""
     import pickletools
 
     try:
         with open(path, "rb") as f:
             data = f.read(limit)
+        if data[:4] == b"PK\x03\x04":
+            return True
         ops = list(pickletools.genops(data))
     except Exception:  # anything that does not parse is simply not a pickle
         return False
@@ -288,20 +290,8 @@ class Run:
         `check`, on names and shapes) before any tensor is, so a file of the wrong size or shape
         is refused without reading it whole."""
         path = self.path / name
-        try:
-            with open(path, "rb") as f:
-                head = f.read(8)
-        except FileNotFoundError:
-            raise RunStoreError(f"run {self.id} has no saved {what}") from None
-        except IsADirectoryError:
-            raise RunStoreError(f"run {self.id}: {name} is a folder, not a file") from None
-        except OSError as error:
-            raise RunStoreError(f"run {self.id}: {name} cannot be read ({error.strerror})") from None
-        if head[:1] == b"\x80" or head[:2] == b"PK":  # a pickle (any protocol from 2), or torch.save's zip
-            raise RunStoreError(
-                f"run {self.id}: {name} is not a weights file (it is a Python pickle, which could run code "
-                "when opened; this app only reads safetensors)"
-            )
+        if path.is_dir():
+            raise RunStoreError(f"run {self.id}: {name} is a folder, not a file")
         try:
             # safetensors parses a JSON header and maps the raw arrays (nothing in the file can run
             # code); it refuses a file that its header does not cover exactly, without reading it.
@@ -311,7 +301,11 @@ class Run:
                 return {key: f.get_tensor(key) for key in f.keys()}
         except RunStoreError:
             raise
+        except FileNotFoundError:
+            raise RunStoreError(f"run {self.id} has no saved {what}") from None
         except (SafetensorError, ValueError, RuntimeError, OSError):
+            # Named only once safetensors has refused it: a valid file's first bytes (its header's
+            # length) can look like a pickle's or a zip's.
             if _is_pickle(path):
                 raise RunStoreError(
                     f"run {self.id}: {name} is not a weights file (it is a Python pickle, which could run code "
