@@ -115,7 +115,7 @@ SCHEMA: tuple[Setting, ...] = (
             0, MAX_SAMPLES, unit="images", more=True),
     Setting("test_samples", INT, 5_000, "Test images", "Images from the separate test set used for the final accuracy.",
             1, MAX_SAMPLES, unit="images", more=True),
-    Setting("augment", FLAG, False, "Augment the training images (shift and mirror)",
+    Setting("augment", FLAG, False, "Augment",
             "Randomly shift and mirror training images so the network sees more variety.", sweep="list"),
     Setting("schedule", CHOICE, "constant", "Learning-rate schedule",
             "Keep the learning rate constant, or warm it up and then lower it (one-cycle).",

@@ -48,14 +48,15 @@ def setting_widget(container, setting: Setting, high: float | None = None) -> No
 
 
 def settings_widgets(settings: tuple[Setting, ...], highs: dict[str, float] | None = None) -> None:
-    """Every setting of `settings`: the WIDE ones on a row each, the rest in two columns, flags on
-    their own lines below."""
+    """Every setting of `settings`: the WIDE ones and the choices on a row each, the numbers in two
+    columns, flags on their own lines below."""
     highs = highs or {}
+    # Choices get a row each too: in a half column their words are cut ("Adar" for Adam).
     for setting in settings:
-        if setting.name in WIDE:
+        if setting.name in WIDE or setting.kind == CHOICE:
             setting_widget(st, setting, highs.get(setting.name))
     a, b = st.columns(2)
-    boxes = [s for s in settings if s.kind != FLAG and s.name not in WIDE]
+    boxes = [s for s in settings if s.kind not in (FLAG, CHOICE) and s.name not in WIDE]
     for i, setting in enumerate(boxes):
         setting_widget(a if i % 2 == 0 else b, setting, highs.get(setting.name))
     for setting in settings:
