@@ -25,11 +25,12 @@ MAX_KERNEL = 32  # a kernel as large as a whole CIFAR image
 MAX_STRIDE = 32
 MAX_PADDING = 16
 
+# name in a spec -> PyTorch's name for it (torch.nn.<name>), which is also what tables show
 ACTIVATIONS = {
     "relu": "ReLU",
-    "leaky_relu": "leaky ReLU",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
+    "leaky_relu": "LeakyReLU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
     "gelu": "GELU",
 }
 POOLS = {"max": "max pool", "avg": "average pool"}

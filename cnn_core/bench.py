@@ -30,10 +30,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .data import Dataset, plan_split
+from .events import EPOCH
 from .presets import PRESETS
 from .runs import proc_stat
 from .settings import TrainSettings
-from .training import Trainer, Tuning
+from .training import Trainer
+from .tuned import Tuning
 
 
 class TutorialSimpleCNN(torch.nn.Module):
@@ -189,7 +191,7 @@ def run_cnn_core(
     start = time.perf_counter()
     with _PeakMemory() as memory:
         result = Trainer(PRESETS["tutorial"].architecture, settings, dataset, tuning=tuning).run()
-    speeds = [row["epoch_images_per_second"] for row in result.history if row["kind"] == "epoch"]
+    speeds = [row["epoch_images_per_second"] for row in result.history if row["kind"] == EPOCH]
     return Result(
         label,
         settings.batch_size,

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .errors import RunStoreError
-from .storage import atomic_write_bytes, json_safe
+from .storage import atomic_write_bytes, json_safe, read_tensors
+from .tuned import TunedCNN
 
 FILENAME = "checkpoint.safetensors"
 FORMAT = "cnn_core checkpoint v1"
@@ -26,14 +26,14 @@ FORMAT = "cnn_core checkpoint v1"
 
 def save(
     path: Path,
-    model,
+    model: TunedCNN,
     optimizer,
     scheduler,
     shuffle_gen: torch.Generator,
     augment_gen: torch.Generator,
     counters: dict[str, Any],
 ) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.plain_state_dict().items()}
     state = optimizer.state_dict()
     params = [p for group in optimizer.param_groups for p in group["params"]]  # state_dict's numbering
     for index, values in state["state"].items():
@@ -56,16 +56,15 @@ def save(
 
 def load(path: Path, where: str) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
+        tensors, metadata = read_tensors(path)
     except FileNotFoundError:
         raise RunStoreError(
             f"{where} has no checkpoint to resume from (it ended before its first epoch's checkpoint was saved); "
             "train it again"
         ) from None
+    except (SafetensorError, ValueError, RuntimeError, OSError):
+        raise RunStoreError(f"{where}: its checkpoint is damaged, so it cannot be resumed") from None
     try:
-        tensors = load_safetensors(data)
-        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
-        metadata = header.get("__metadata__", {})
         if metadata.get("format") != FORMAT:
             raise ValueError("not a checkpoint")
         return {
@@ -74,16 +73,21 @@ def load(path: Path, where: str) -> dict[str, Any]:
             "scheduler": json.loads(metadata["scheduler"]),
             "counters": json.loads(metadata["counters"]),
         }
-    except (SafetensorError, ValueError, KeyError, json.JSONDecodeError):
+    except (ValueError, KeyError):
         raise RunStoreError(f"{where}: its checkpoint is damaged, so it cannot be resumed") from None
 
 
 def restore(
-    checkpoint: dict[str, Any], model, optimizer, scheduler, shuffle_gen: torch.Generator, augment_gen: torch.Generator
+    checkpoint: dict[str, Any],
+    model: TunedCNN,
+    optimizer,
+    scheduler,
+    shuffle_gen: torch.Generator,
+    augment_gen: torch.Generator,
 ) -> dict[str, Any]:
     """Put the saved state back into freshly built objects; returns the run's counters."""
     tensors = checkpoint["tensors"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_plain_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):

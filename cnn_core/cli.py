@@ -273,8 +273,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = _resume_trainer(args, show)
     else:
         trainer = _new_trainer(args, show)
-    settings, dataset, architecture = trainer.settings, trainer.dataset, trainer.architecture
-    return _train(args, trainer, settings, dataset, architecture, out)
+    return _train(args, trainer, out)
 
 
 def _new_trainer(args: argparse.Namespace, show):
@@ -314,16 +313,9 @@ def _resume_trainer(args: argparse.Namespace, show):
     return Trainer.resume(run, _load_data(args), on_event=show)
 
 
-def _train(args, trainer, settings, dataset, architecture, out) -> int:
+def _train(args, trainer, out) -> int:
     if not args.json:
-        info = {
-            "dataset": dataset.name,
-            "network": architecture.name,
-            "parameters": trainer.report.parameters,
-            "device": str(trainer.device),
-            **{f"{k}_images": v for k, v in trainer.split_sizes().items() if k != "notes"},
-        }
-        print("\n".join(header_lines(settings, info)), file=out, flush=True)
+        print("\n".join(header_lines(trainer.plan.settings, trainer.plan.log_info())), file=out, flush=True)
 
     def on_interrupt(signum, frame):  # first Ctrl-C: stop cleanly and save; second: give up
         print("\nStopping after this batch (press Ctrl-C again to abort)...", file=sys.stderr, flush=True)
@@ -350,8 +342,8 @@ def _train(args, trainer, settings, dataset, architecture, out) -> int:
                 {
                     **result.to_json(),
                     "preset": None if args.arch else args.preset,
-                    "architecture": architecture.name,
-                    "settings": settings.to_dict(),
+                    "architecture": trainer.plan.architecture.name,
+                    "settings": trainer.plan.settings.to_dict(),
                 }
             )
         )

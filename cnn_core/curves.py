@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .events import BATCH, EPOCH, HistoryRow
+
 
 @dataclass
 class Curves:
@@ -16,13 +18,13 @@ class Curves:
     val_accuracy: list[float | None] = field(default_factory=list)
 
 
-def curves(history: list[dict]) -> Curves:
+def curves(history: list[HistoryRow]) -> Curves:
     out = Curves()
     for row in history:
-        if row.get("kind") == "batch" and row.get("train_loss") is not None:
+        if row["kind"] == BATCH and row["train_loss"] is not None:
             out.batch_x.append(row["epoch_progress"])
             out.batch_loss.append(row["train_loss"])
-        elif row.get("kind") == "epoch":
+        elif row["kind"] == EPOCH:
             out.epoch_x.append(row["epoch_progress"])
             out.train_loss.append(row.get("train_loss"))
             out.val_loss.append(row.get("val_loss"))

@@ -5,8 +5,10 @@ Two formats, both safetensors (plain arrays and a JSON header; loading runs no c
 - the cache format: decoded uint8 images, labels, class names and statistics. Full CIFAR-10,
   MNIST and imported image archives are stored this way after their first decode.
 - the JPEG format, gzip-compressed: the images' original JPEG bytes end to end, with offsets.
-  The bundled CIFAR-10 sample ships this way (12,000 images in under 4 MB) and decodes in well
-  under a second with torchvision's batched JPEG decoder.
+  The bundled CIFAR-10 sample ships this way (12,000 images in under 4 MB), decoded with Pillow.
+
+`load_or_build` is the one way a data set is kept: loaded from its file when there is a good one,
+else built (decoded, imported) and saved there for next time.
 """
 
 from __future__ import annotations
@@ -14,19 +16,22 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .data import Dataset
 from .errors import DataError
-from .storage import atomic_write_bytes
+from .storage import atomic_write_bytes, read_tensors
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "cnn_core dataset v1"
 JPEG_FORMAT = "cnn_core jpeg dataset v1"
@@ -57,11 +62,33 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike, extra: dict[str, str
     atomic_write_bytes(path, save_safetensors(tensors, metadata=metadata))
 
 
+def load_or_build(
+    kept: Path | None,
+    build: Callable[[], Dataset],
+    save_to: Path | None = None,
+    extra: Callable[[Dataset], dict[str, str]] | None = None,
+) -> Dataset:
+    """The data set in file `kept`, or `build()` saved to `save_to` (default: `kept`) with header
+    fields `extra(dataset)` for next time. A damaged file is deleted and rebuilt; one that cannot
+    be written (a read-only folder, a full disk) only costs the time next time."""
+    if kept is not None and kept.is_file():
+        try:
+            return load_dataset_file(kept)
+        except DataError:
+            kept.unlink(missing_ok=True)
+    dataset = build()
+    target = save_to or kept
+    if target is not None:
+        try:
+            save_dataset(dataset, target, extra(dataset) if extra else None)
+        except OSError as error:
+            log.warning("could not keep %s for next time: %s", target, error)
+    return dataset
+
+
 def _read(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
+        tensors, metadata = read_tensors(path)
     except (SafetensorError, OSError, ValueError, RuntimeError):
         raise DataError(f"{what} at {path} is damaged; delete it and it will be rebuilt") from None
     return tensors, metadata
@@ -140,11 +167,8 @@ def load_jpegs(path: str | os.PathLike) -> Dataset:
     path = Path(path)
     try:
         raw = gzip.decompress(path.read_bytes())
-        tensors = load_safetensors(raw)
-        # The metadata sits in the JSON header: 8 bytes of length, then the header itself.
-        header_len = int.from_bytes(raw[:8], "little")
-        metadata = json.loads(raw[8 : 8 + header_len]).get("__metadata__", {})
-    except (OSError, EOFError, gzip.BadGzipFile, SafetensorError, ValueError) as error:
+        tensors, metadata = read_tensors(raw)
+    except (OSError, EOFError, gzip.BadGzipFile, SafetensorError, ValueError, RuntimeError) as error:
         raise DataError(f"the bundled data at {path} is damaged or missing ({error})") from None
     if metadata.get("format") != JPEG_FORMAT:
         raise DataError(f"{path} is not a bundled data set of this app")

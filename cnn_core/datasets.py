@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import torchvision_sets
 from .data import Dataset, make_synthetic
-from .dataset_files import load_dataset_file, load_jpegs, read_header, save_dataset
+from .dataset_files import load_dataset_file, load_jpegs, load_or_build, read_header
 from .errors import DataError
 from .image_import import import_images, source_name
 from .storage import atomic_write_bytes
@@ -99,7 +99,7 @@ def load_dataset(
         # started from the app then reaches its first batch in a fraction of a second.
         # Its pictures are 32x32 whatever image_size asks: the key is the file's content alone.
         cache = root / "imports" / f"sample-{_content_key(SAMPLE_FILE, 32)}.safetensors"
-        dataset = _cached(cache, lambda: load_jpegs(SAMPLE_FILE))
+        dataset = load_or_build(cache, lambda: load_jpegs(SAMPLE_FILE))
     elif name == "synthetic":
         dataset = make_synthetic()
     elif name in torchvision_sets.NAMES:
@@ -219,35 +219,29 @@ def import_dataset(
     content load the kept tensors. The data set's source is "imported:<key>", its content's hash."""
     root = data_dir(folder)
     key = _content_key(path, image_size)
-    kept = _import_file(key, root)
-    if kept is not None:
-        try:
-            return load_dataset_file(kept)
-        except DataError:
-            kept.unlink(missing_ok=True)
     origin = origin or str(path)
-    dataset = import_images(
-        path,
-        size=image_size,
-        name=source_name(Path(origin)),
-        progress=(lambda files: progress("import", files, None)) if progress else None,
-    )
-    dataset = dataclasses.replace(dataset, source=IMPORTED + key, origin=origin)
-    facts = dataset.describe()
-    header = {
-        "kind": "import",
-        "key": key,
-        "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "class_count": str(dataset.num_classes),
-        **{k: str(facts[k]) for k in ("train_images", "val_images", "test_images")},
-    }
-    try:
-        save_dataset(
-            dataset, _imports(root) / f"{source_name(Path(origin)).replace(' ', '-')}-{key}.safetensors", header
+
+    def build() -> Dataset:
+        dataset = import_images(
+            path,
+            size=image_size,
+            name=source_name(Path(origin)),
+            progress=(lambda files: progress("import", files, None)) if progress else None,
         )
-    except OSError as error:
-        log.warning("could not keep the imported images in %s: %s", _imports(root), error)
-    return dataset
+        return dataclasses.replace(dataset, source=IMPORTED + key, origin=origin)
+
+    def header(dataset: Dataset) -> dict[str, str]:
+        facts = dataset.describe()
+        return {
+            "kind": "import",
+            "key": key,
+            "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "class_count": str(dataset.num_classes),
+            **{k: str(facts[k]) for k in ("train_images", "val_images", "test_images")},
+        }
+
+    save_to = _imports(root) / f"{source_name(Path(origin)).replace(' ', '-')}-{key}.safetensors"
+    return load_or_build(_import_file(key, root), build, save_to, header)
 
 
 def import_upload(
@@ -277,22 +271,6 @@ def is_ready(name: str, folder: str | os.PathLike | None = None) -> bool:
     if name.startswith(IMPORTED):
         return _import_file(name.removeprefix(IMPORTED), root) is not None
     return name in DESCRIPTIONS or Path(name).exists()
-
-
-def _cached(cache: Path, build: Callable[[], Dataset]) -> Dataset:
-    """The data set saved at `cache`, or `build()` saved there for next time. A damaged cache is
-    rebuilt; one that cannot be written (a read-only folder, a full disk) only costs the time."""
-    if cache.is_file():
-        try:
-            return load_dataset_file(cache)
-        except DataError:
-            cache.unlink(missing_ok=True)
-    dataset = build()
-    try:
-        save_dataset(dataset, cache)
-    except OSError as error:
-        log.warning("could not keep %s for next time: %s", cache, error)
-    return dataset
 
 
 def _content_key(path: Path, image_size: int) -> str:

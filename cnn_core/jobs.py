@@ -24,14 +24,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from . import events
 from .architecture import Architecture
 from .data import Dataset
 from .errors import CnnCoreError
 from .runs import Run, RunStore
 from .settings import TrainSettings
-from .training import Trainer
+from .training import Plan, Trainer, TrainResult, plan, plan_resume
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,14 @@ class Job:
         self.status = RUNNING
         self.result: Any = None
         self.error: str | None = None
-        self.progress: dict[str, Any] = {}
+        self.progress: dict[str, Any] = {}  # a data load's phase and count; a training run's events.Progress
         self._events: list[dict] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._on_stop: list[Callable[[], None]] = []
         self.thread: threading.Thread | None = None
-        self.trainer: Trainer | None = None  # for training jobs: progress and settings
+        self.plan: Plan | None = None  # a training job's settings, data and network, checked
+        self.run_id: str | None = None  # a training job's run, once its folder exists
         # On a shared server: the hash of the control token of the tab that started it (runs.py).
         self.owner: str | None = None
 
@@ -74,11 +77,16 @@ class Job:
     def running(self) -> bool:
         return self.status == RUNNING
 
-    def emit(self, event: dict) -> None:
-        if event.get("kind") == "start" and event.get("run_dir") and self.owner:
-            Run(event["run_dir"]).set_owner(self.owner)  # the run keeps its owner past this server's life
+    def emit(self, event: events.Event) -> None:
+        if event["kind"] == events.START and event["run_dir"]:
+            self.run_id = Path(event["run_dir"]).name
+            if self.owner:
+                Run(event["run_dir"]).set_owner(self.owner)  # the run keeps its owner past this server's life
         with self._lock:
             self._events.append(event)
+
+    def set_progress(self, progress: dict) -> None:
+        self.progress = progress
 
     def events_since(self, start: int = 0) -> list[dict]:
         with self._lock:
@@ -184,8 +192,12 @@ class JobRegistry:
         job = Job("train", f"{architecture.name} on {dataset.name}")
         job.owner = owner
         self._check_room()
-        trainer = Trainer(architecture, settings, dataset, store=store, on_event=job.emit, preset=preset)
-        return self._start_trainer(job, trainer)
+        if self.processes and dataset.source:
+            return self._start_process(job, plan(architecture, settings, dataset, preset=preset), store=store)
+        trainer = Trainer(
+            architecture, settings, dataset, store=store, on_event=job.emit, on_progress=job.set_progress, preset=preset
+        )
+        return self._start_thread(job, trainer)
 
     def _check_room(self) -> None:
         """Refuse a run past what this machine's memory holds (each run needs about RUN_MEMORY)."""
@@ -202,28 +214,32 @@ class JobRegistry:
         job = Job("train", f"{run.id} (resumed)")
         job.owner = owner
         self._check_room()
-        # In process mode the training process takes the run's lock; this trainer only checks the request.
-        trainer = Trainer.resume(run, dataset, on_event=job.emit, take_lock=not (self.processes and dataset.source))
-        return self._start_trainer(job, trainer, resume=run)
+        if self.processes and dataset.source:  # the training process takes the run's lock
+            return self._start_process(job, plan_resume(run, dataset)[0], store=None, resume=run)
+        trainer = Trainer.resume(run, dataset, on_event=job.emit)
+        trainer.on_progress = job.set_progress
+        return self._start_thread(job, trainer)
 
-    def _start_trainer(self, job: Job, trainer: Trainer, resume: Run | None = None) -> Job:
-        job.trainer = trainer
-        if self.processes and trainer.dataset.source:
-
-            def work(job: Job) -> dict:
-                try:
-                    return _train_in_process(job, trainer, resume, self._take_worker())
-                finally:
-                    self.warm_worker(finishing=job)  # for the next run, now that this one is done
-
-            return self.start(job, work)
+    def _start_thread(self, job: Job, trainer: Trainer) -> Job:
+        job.plan = trainer.plan
         job._on_stop.append(trainer.stop)
 
-        def work(job: Job):
+        def work(job: Job) -> TrainResult:
             result = trainer.run()
             if result.status == "failed":
                 raise RuntimeError(result.message)
             return result
+
+        return self.start(job, work)
+
+    def _start_process(self, job: Job, checked: Plan, store: RunStore | None = None, resume: Run | None = None) -> Job:
+        job.plan = checked
+
+        def work(job: Job) -> TrainResult:
+            try:
+                return _train_in_process(job, checked, store, resume, self._take_worker())
+            finally:
+                self.warm_worker(finishing=job)  # for the next run, now that this one is done
 
         return self.start(job, work)
 
@@ -248,18 +264,20 @@ def _start_worker() -> subprocess.Popen:
     )
 
 
-def _train_in_process(job: Job, trainer: Trainer, resume: Run | None, child: subprocess.Popen) -> dict:
-    """Run `trainer`'s job in `child`, a training process (`python -m cnn_core.worker`), and relay its events.
+def _train_in_process(
+    job: Job, checked: Plan, store: RunStore | None, resume: Run | None, child: subprocess.Popen
+) -> TrainResult:
+    """Run the `checked` plan in `child`, a training process (`python -m cnn_core.worker`), and relay its events.
 
-    The child rebuilds the trainer from plain values (settings, architecture, the data set's name
+    The child builds its trainer from plain values (settings, architecture, the data set's name
     or path) sent as one JSON line; it answers with JSON lines on its stdout, and a "stop" line on
     its stdin asks it to stop. Its log goes to this process's stderr."""
     spec = {
-        "architecture": trainer.architecture.to_dict(),
-        "settings": trainer.settings.to_dict(),
-        "dataset": trainer.dataset.source,
-        "runs_dir": str(trainer.store.root) if trainer.store is not None else None,
-        "preset": trainer.preset,
+        "architecture": checked.architecture.to_dict(),
+        "settings": checked.settings.to_dict(),
+        "dataset": checked.dataset.source,
+        "runs_dir": str(store.root) if store is not None else None,
+        "preset": checked.preset,
         "resume": str(resume.path) if resume is not None else None,
     }
 
@@ -281,21 +299,17 @@ def _train_in_process(job: Job, trainer: Trainer, resume: Run | None, child: sub
             continue
         kind, payload = message.get("type"), message.get("data")
         if kind == "event":
-            if payload.get("kind") == "start" and payload.get("run_dir"):
-                trainer.run_record = Run(payload["run_dir"])
-            if payload.get("kind") in ("batch", "epoch"):
-                trainer.history.append(payload)
             job.emit(payload)
         elif kind == "progress":
-            trainer.progress = payload
+            job.set_progress(payload)
         elif kind == "result":
-            result = payload
+            result = TrainResult.from_json(payload)
         elif kind == "error":  # said for the user; the training process logged any traceback itself
             child.wait(timeout=30)
             raise CnnCoreError(payload)
     child.wait(timeout=60)
     if result is None:
         raise RuntimeError("the training process stopped unexpectedly; the run keeps what it saved")
-    if result.get("status") == "failed":
-        raise RuntimeError(result.get("message"))
+    if result.status == "failed":
+        raise RuntimeError(result.message)
     return result

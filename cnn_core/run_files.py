@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from . import events
 from .errors import CnnCoreError, RunStoreError
 
 NUMBER, WHOLE, TEXT, OBJECT, LIST, FLAG = "a number", "a whole number", "text", "an object", "a list", "true or false"
@@ -50,18 +51,6 @@ METRICS = {
 }
 SPLIT_METRICS = {"accuracy": (NUMBER, True), "loss": (NUMBER, False)}
 TEST_METRICS = {**SPLIT_METRICS, "classes": (LIST, True), "per_class": (LIST, True), "images": (WHOLE, True)}
-HISTORY_ROW = {
-    "kind": (TEXT, True),
-    "epoch": (WHOLE, False),
-    "step": (WHOLE, False),
-    "percent": (WHOLE, False),
-    "train_loss": (NUMBER, False),
-    "val_loss": (NUMBER, False),
-    "val_accuracy": (NUMBER, False),
-    "train_accuracy": (NUMBER, False),
-    "seconds": (NUMBER, False),
-    "complete": (FLAG, False),
-}
 
 
 def _is(value: Any, kind: str) -> bool:
@@ -149,9 +138,10 @@ def read_metrics(path: Path) -> dict:
     return metrics
 
 
-def read_history(path: Path) -> list[dict]:
-    """Every complete row. A torn or garbled line (a writer killed mid-line) is skipped; a line that
-    parses but holds the wrong kinds of values is damage, and named."""
+def read_history(path: Path) -> list[events.HistoryRow]:
+    """Every complete batch and epoch row (events.py declares them). A torn or garbled line (a
+    writer killed mid-line) is skipped; a line that parses but holds the wrong kinds of values is
+    damage, and named."""
     rows = []
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -160,7 +150,11 @@ def read_history(path: Path) -> list[dict]:
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                rows.append(check(row, HISTORY_ROW, f"history.jsonl line {number}"))
+                if isinstance(row, dict) and row.get("kind") not in events.HISTORY_KINDS and "kind" in row:
+                    continue  # a kind of row another version writes: not for this one to read
+                if (problem := events.row_problem(row)) is not None:
+                    raise RunStoreError(f"history.jsonl line {number}: {problem}")
+                rows.append(row)
     except FileNotFoundError:
         pass
     except IsADirectoryError:

@@ -29,14 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save as save_safetensors
 
 from . import run_files, run_lock
 from .architecture import Architecture
-from .errors import RunStoreError
+from .errors import CnnCoreError, RunStoreError
+from .events import EPOCH
 from .model import CNN
-from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, json_safe
+from .presets import canonical
+from .settings import TrainSettings
+from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, json_safe, read_tensors
 
 RUNNING, COMPLETED, STOPPED, DIVERGED, FAILED, INTERRUPTED = (
     "running",
@@ -163,8 +166,28 @@ class Run:
 
     def dataset_source(self) -> str:
         """What load_dataset takes to load exactly the data this run was trained on."""
-        trained_on = self.config()["dataset"]
-        return trained_on.get("source") or trained_on["name"]
+        return self.setup().dataset.source
+
+    def setup(self) -> RunSetup:
+        """What the run was asked to do, read from config.json as typed values."""
+        config = self.config()
+        trained_on = config["dataset"]
+        try:
+            return RunSetup(
+                architecture=Architecture.from_dict(config["architecture"]),
+                settings=TrainSettings.from_dict(config["settings"]),
+                dataset=TrainedOn(
+                    name=trained_on["name"],
+                    source=trained_on.get("source") or trained_on["name"],
+                    classes=tuple(trained_on["classes"]),
+                    origin=trained_on.get("origin") or trained_on["name"],
+                    train_images=trained_on.get("train_images"),
+                    test_images=trained_on.get("test_images"),
+                ),
+                preset=canonical(config.get("preset")),
+            )
+        except CnnCoreError as error:  # read_config checked these; another version may differ
+            raise RunStoreError(f"run {self.id}: its configuration cannot be read ({error})") from None
 
     # --- configuration and status -------------------------------------------------------------
     def _read(self, reader, name: str):
@@ -293,12 +316,8 @@ class Run:
         if path.is_dir():
             raise RunStoreError(f"run {self.id}: {name} is a folder, not a file")
         try:
-            # safetensors parses a JSON header and maps the raw arrays (nothing in the file can run
-            # code); it refuses a file that its header does not cover exactly, without reading it.
-            with safe_open(str(path), framework="pt") as f:
-                if check is not None:
-                    check({key: tuple(f.get_slice(key).get_shape()) for key in f.keys()})
-                return {key: f.get_tensor(key) for key in f.keys()}
+            # safetensors refuses a file that its header does not cover exactly, without reading it.
+            return read_tensors(path, check)[0]
         except RunStoreError:
             raise
         except FileNotFoundError:
@@ -381,6 +400,28 @@ def check_weights(model: torch.nn.Module, tensors: dict[str, Any], where: str) -
 
 
 @dataclass(frozen=True)
+class TrainedOn:
+    """The data a run was trained on, as its config.json records it."""
+
+    name: str
+    source: str  # what load_dataset takes to load exactly this data (an import: "imported:<hash>")
+    classes: tuple[str, ...]
+    origin: str  # where an import came from (the archive's name); else the name
+    train_images: int | None = None
+    test_images: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """A run's architecture, settings, data and preset: what `Run.setup()` returns."""
+
+    architecture: Architecture
+    settings: TrainSettings
+    dataset: TrainedOn
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """One row of the runs table."""
 
@@ -451,7 +492,7 @@ class RunStore:
             config = run.config()
             status = run.status()
             metrics = run.metrics() or {}
-            epochs = [row.get("epoch", 0) for row in run.history() if row.get("kind") == "epoch"]
+            epochs = [row["epoch"] for row in run.history() if row["kind"] == EPOCH]
         except RunStoreError as error:
             created = _folder_time(run.path)
             return RunInfo(run.id, str(run.path), created, DAMAGED, str(error), "?", "?", {}, None, 0, None, None, None)

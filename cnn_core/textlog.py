@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .events import BATCH, END, EPOCH, START, Event
 from .settings import TrainSettings
 
 
@@ -32,26 +33,26 @@ def header_lines(settings: TrainSettings, info: dict[str, Any]) -> list[str]:
     return lines
 
 
-def event_lines(event: dict[str, Any]) -> list[str]:
+def event_lines(event: Event) -> list[str]:
     """Text for one trainer event (none for events the tutorial's log has no line for)."""
-    kind = event.get("kind")
-    if kind == "start":
+    kind = event["kind"]
+    if kind == START:
         return [f"Note: {note}" for note in event.get("notes", [])]
-    if kind == "batch":
+    if kind == BATCH:
         return [
             f"Epoch {event['epoch']}, {event['percent']:d}% \t train_loss: {event['train_loss']:.2f} "
             f"took: {event['seconds']:.2f}s"
         ]
-    if kind == "epoch":
+    if kind == EPOCH:
         if event.get("val_loss") is None:
             text = "Validation skipped (no validation images)"
         else:
             text = f"Validation loss = {event['val_loss']:.2f}, accuracy = {100 * event['val_accuracy']:.2f}%"
         return [text + ("" if event.get("complete", True) else " (epoch cut short)")]
-    if kind == "end":
+    if kind == END:
         lines = []
-        if event.get("status") != "completed":
-            lines.append(f"Run {event.get('status')}: {event.get('message')}")
+        if event["status"] != "completed":
+            lines.append(f"Run {event['status']}: {event['message']}")
         if "train_seconds" in event:
             lines.append(
                 f"Training finished, took {event['train_seconds']:.2f}s "

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .data import Dataset
-from .dataset_files import load_dataset_file, save_dataset
+from .dataset_files import load_or_build
 from .downloads import Progress, download, md5_of
 from .errors import DataError
 
@@ -122,40 +122,35 @@ def load(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Dataset:
-    cached = cache_path(key, data_dir)
-    if cached.is_file():
-        try:
-            return load_dataset_file(cached)
-        except DataError:
-            cached.unlink(missing_ok=True)  # rebuilt below from the archive
-    source = _sources()[key]
-    folder = data_dir / source.folder
-    missing = [f.filename for f in source.files if not (folder / f.filename).is_file()]
-    fallback = f"use the bundled sample, or place {', '.join(missing)} in {folder}"
-    for remote in source.files:
-        target = folder / remote.filename
-        if target.is_file():
-            if md5_of(target) != remote.md5:
-                raise DataError(
-                    f"{target} is not the official {source.title} file (its checksum differs); delete it, then "
-                    "download again or place the right file there"
-                )
-            continue
-        if not allow_download:
-            raise DataError(f"{source.title} is not downloaded yet; download it first, or {fallback}")
-        download(
-            [base + remote.filename for base in source.mirrors],
-            target,
-            remote.md5,
-            what=source.title,
-            fallback=fallback,
-            progress=progress,
-            expected_size=remote.size,
-            should_stop=should_stop,
-        )
-    dataset = _decode(key, source, data_dir)
-    save_dataset(dataset, cached)
-    return dataset
+    def build() -> Dataset:  # the official files, downloaded where allowed and checked, then decoded
+        source = _sources()[key]
+        folder = data_dir / source.folder
+        missing = [f.filename for f in source.files if not (folder / f.filename).is_file()]
+        fallback = f"use the bundled sample, or place {', '.join(missing)} in {folder}"
+        for remote in source.files:
+            target = folder / remote.filename
+            if target.is_file():
+                if md5_of(target) != remote.md5:
+                    raise DataError(
+                        f"{target} is not the official {source.title} file (its checksum differs); delete it, then "
+                        "download again or place the right file there"
+                    )
+                continue
+            if not allow_download:
+                raise DataError(f"{source.title} is not downloaded yet; download it first, or {fallback}")
+            download(
+                [base + remote.filename for base in source.mirrors],
+                target,
+                remote.md5,
+                what=source.title,
+                fallback=fallback,
+                progress=progress,
+                expected_size=remote.size,
+                should_stop=should_stop,
+            )
+        return _decode(key, source, data_dir)
+
+    return load_or_build(cache_path(key, data_dir), build)
 
 
 def _decode(key: str, source: Source, data_dir: Path) -> Dataset:

@@ -61,7 +61,7 @@ def main() -> int:
         spec = json.loads(line)
         dataset = load_dataset(spec["dataset"], allow_download=False)
         on_event = lambda event: _send("event", event)
-        if spec.get("resume"):
+        if spec.get("resume"):  # as the run's one writer: refused while another process trains it
             trainer = Trainer.resume(Run(spec["resume"]), dataset, on_event=on_event)
         else:
             trainer = Trainer(

@@ -182,6 +182,22 @@ def test_a_network_edited_before_the_first_train_visit_is_kept(app):
     assert any("154,542 parameters" in c.value for c in app.caption)
 
 
+def test_the_unchanged_tutorial_network_stays_the_tutorial_preset(app):
+    """A visit to Architecture, or loading a preset there, leaves a preset's network named as that
+    preset on Train (and in its runs), not as "custom"; an edit makes it custom."""
+    app.switch_page(page("architecture")).run()
+    next(b for b in app.button if b.label == "Load it").click().run()
+    app.switch_page(page("train")).run()
+    assert app.selectbox(key="w_preset").value == "tutorial"
+    app.switch_page(page("architecture")).run()
+    rows = app.session_state["arch_rows"]
+    app.session_state["arch_rows"] = [{**rows[0], "size": 24}, *rows[1:]]
+    app.session_state["arch_version"] = app.session_state["arch_version"] + 1
+    app.run()
+    app.switch_page(page("train")).run()
+    assert app.selectbox(key="w_preset").value == "custom"
+
+
 def test_train_previews_the_data_set(app):
     app.switch_page(page("train")).run()
     assert any("airplane: 1,000" in c.value for c in app.caption)  # class counts of the sample

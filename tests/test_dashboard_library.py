@@ -1,6 +1,7 @@
 """The library pieces behind the dashboard: jobs, the convolution lesson, the layer table, tiles."""
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,6 +41,9 @@ def test_two_jobs_train_at_once_without_disturbing_each_other(tiny_data, tmp_pat
     assert {info.status for info in runs} == {"completed", "stopped"}
     kinds = [e["kind"] for e in short.events_since(0)]
     assert kinds[0] == "start" and kinds[-1] == "end"
+    # The job view the page reads, filled the same way as in process mode (the test below).
+    assert short.plan.architecture.name == PRESETS["tutorial-2conv"].architecture.name
+    assert short.run_id == Path(short.result.run_dir).name and short.progress["status"] == "completed"
 
 
 def test_a_training_job_refuses_bad_input_in_the_callers_thread(tiny_data, tmp_path):
@@ -138,10 +142,13 @@ def test_training_in_a_process_of_its_own_relays_events_and_stops(tmp_path):
     registry, store = JobRegistry(processes=True), RunStore(tmp_path)
     done = registry.start_training(PRESETS["tutorial"].architecture, TrainSettings(epochs=1), data, store)
     wait(done)
-    assert done.status == "done" and done.result["status"] == "completed"
+    assert done.status == "done" and done.result.status == "completed"
     kinds = [e["kind"] for e in done.events_since(0)]
     assert kinds[0] == "start" and kinds[-1] == "end" and "epoch" in kinds
-    assert done.trainer.run_record is not None and done.trainer.progress["status"] == "completed"
+    # The same view of the job as in thread mode: its plan, its run, its progress, a TrainResult.
+    assert done.plan.settings.epochs == 1 and done.plan.batches_per_epoch > 0
+    assert done.run_id == Path(done.result.run_dir).name and store.get(done.run_id).status()["status"] == "completed"
+    assert done.progress["status"] == "completed"
     long = registry.start_training(
         PRESETS["tutorial"].architecture, TrainSettings(epochs=500, batch_size=4), data, store
     )
@@ -150,7 +157,7 @@ def test_training_in_a_process_of_its_own_relays_events_and_stops(tmp_path):
         time.sleep(0.1)
     long.stop()
     wait(long)
-    assert long.result["status"] == "stopped"
+    assert long.result.status == "stopped"
     assert sorted(info.status for info in store.list()) == ["completed", "stopped"]
     registry.close()
 
@@ -179,7 +186,7 @@ def test_a_run_takes_the_training_process_waiting_for_it(tmp_path):
         assert registry._spare is None
         job.stop()
         wait(job)
-        assert job.result["status"] == "stopped"
+        assert job.result.status == "stopped"
         assert spare.wait(timeout=30) == 0  # the waiting process was the one that trained
         assert registry._spare is not None and registry._spare is not spare  # ready for the next run
     finally:

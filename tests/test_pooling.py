@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from cnn_core import pooling
 from cnn_core.model import build_model
 from cnn_core.presets import PRESETS
+from cnn_core.tuned import TunedCNN, Tuning
 
 CL = torch.channels_last
 
@@ -65,9 +66,12 @@ def test_the_model_learns_the_same_with_it(preset):
     """A bfloat16 channels-last training step of every preset, with and without the pairwise
     pool: the same logits and the same gradient for every weight, bit for bit."""
     arch = PRESETS[preset].architecture
-    models = [build_model(arch, seed=3).to(memory_format=CL) for _ in range(2)]
-    models[1].pairwise_pool = True
-    assert models[1].pools_2x2  # every preset pools 2x2
+    cpu = torch.device("cpu")
+    models = [
+        TunedCNN(build_model(arch, seed=3), Tuning(hwc_flatten=False, swap_relu_pool=False, pairwise_pool=on), cpu)
+        for on in (False, True)
+    ]
+    assert models[1].pools_2x2 and not models[0].pools_2x2  # every preset pools 2x2
     calls = []
     original = pooling.max_pool_2x2
     x = torch.rand(5, 3, 32, 32).contiguous(memory_format=CL)

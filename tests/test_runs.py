@@ -116,10 +116,11 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path
 
 def test_a_torn_history_line_is_skipped(tmp_path):
     path = tmp_path / "history.jsonl"
-    storage.append_jsonl(path, [{"kind": "batch", "train_loss": 1.0}, {"kind": "batch", "train_loss": float("nan")}])
+    row = {"kind": "batch", "epoch": 1, "epoch_progress": 0.5, "percent": 50, "seconds": 0.1}
+    storage.append_jsonl(path, [{**row, "train_loss": 1.0}, {**row, "train_loss": float("nan")}])
     with open(path, "a") as f:
         f.write('{"kind": "batch", "train_lo')  # the writer was killed here
-    assert read_history(path) == [{"kind": "batch", "train_loss": 1.0}, {"kind": "batch", "train_loss": None}]
+    assert read_history(path) == [{**row, "train_loss": 1.0}, {**row, "train_loss": None}]  # NaN is saved as null
 
 
 def test_damaged_or_foreign_weights_are_refused_by_name(finished, tmp_path):

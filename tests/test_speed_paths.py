@@ -7,13 +7,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cnn_core import bench, checkpoints, training
+from cnn_core import bench, checkpoints, tuned
 from cnn_core.devices import bfloat16_supported, resolve_precision
 from cnn_core.model import build_model
 from cnn_core.presets import PRESETS
 from cnn_core.runs import RunStore
 from cnn_core.settings import TrainSettings
-from cnn_core.training import Trainer, Tuning, evaluate, prepare_inputs
+from cnn_core.training import Trainer, evaluate
+from cnn_core.tuned import TunedCNN, Tuning
 
 CL = torch.channels_last
 
@@ -60,47 +61,83 @@ def test_the_benchmark_runs_both_pipelines_on_the_same_split(tiny_data):
     assert set(bench.ratios(results)) == {32}
 
 
+CPU = torch.device("cpu")
+
+
+def _step(model, x, y, bf16: bool = False):
+    """One training step's logits and every weight's gradient (in the plain model's order)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    torch.nn.functional.cross_entropy(logits.float(), y).backward()
+    return logits
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_hwc_flatten_changes_the_layout_not_the_answers(preset):
-    """The (H, W, C) flatten gives the plain model's outputs and gradients, and saves and loads the
-    same weights: the plain PyTorch model is the oracle."""
+def test_the_tuned_model_computes_what_the_plain_model_computes(preset):
+    """Every technique on at once, in float32: the plain PyTorch model is the oracle for outputs
+    and gradients, and wrapping leaves its saved weights exactly as they were."""
     arch = PRESETS[preset].architecture
-    plain = build_model(arch, seed=3)
-    fast = build_model(arch, seed=3).to(memory_format=CL).use_hwc_flatten()
-    x = torch.rand(6, 3, 32, 32)
-    y = torch.randint(0, 10, (6,))
-    out_plain, out_fast = plain(x), fast(x.contiguous(memory_format=CL))
-    assert torch.allclose(out_fast, out_plain, atol=1e-5)
-    torch.nn.functional.cross_entropy(out_plain, y).backward()
-    torch.nn.functional.cross_entropy(out_fast, y).backward()
-    for p_plain, p_fast in zip(plain.parameters(), fast.parameters(), strict=True):
+    plain, inner = build_model(arch, seed=3), build_model(arch, seed=3)
+    before = {k: v.clone() for k, v in inner.state_dict().items()}
+    fast = TunedCNN(inner, Tuning(), CPU)
+    assert fast.hwc_flatten and fast.channels_last and fast.relu_pool_pairs
+    saved = fast.plain_state_dict()
+    assert saved.keys() == before.keys() and all(torch.equal(saved[k], v) for k, v in before.items())
+    x, y = torch.rand(6, 3, 32, 32), torch.randint(0, 10, (6,))
+    assert torch.allclose(_step(fast, x.contiguous(memory_format=CL), y), _step(plain, x, y), atol=1e-5)
+    for p_plain, p_fast in zip(plain.parameters(), inner.parameters(), strict=True):
         assert torch.allclose(fast.canonical(p_fast, p_fast.grad), p_plain.grad, atol=1e-5)
-    saved = fast.state_dict()
-    assert all(torch.allclose(saved[k].float(), v.float(), atol=1e-6) for k, v in plain.state_dict().items())
-    reloaded = build_model(arch, seed=99).to(memory_format=CL).use_hwc_flatten()
-    reloaded.load_state_dict(plain.state_dict())
-    assert torch.allclose(reloaded(x), out_plain, atol=1e-5)
-    fast.use_hwc_flatten(False)  # and back again
-    assert all(torch.equal(fast.state_dict()[k], v) for k, v in saved.items())
+    plain.eval(), fast.eval()
+    other = TunedCNN(build_model(arch, seed=99), Tuning(), CPU).eval()  # loads the usual order into its own
+    other.load_plain_state_dict(plain.state_dict())
+    assert torch.allclose(other(x), plain(x), atol=1e-5)
+    trained = fast.plain_state_dict()
+    back = fast.unwrap()  # the plain model again, bit for bit
+    assert back is inner and all(torch.equal(back.state_dict()[k], v) for k, v in trained.items())
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_pool_swap_and_pairwise_pool_are_bit_for_bit(preset):
+    """The techniques that only reorder exact operations (max and ReLU commute; the pairwise pool
+    takes the same maxima) must match the plain model in the same layout to the last bit, in the
+    bfloat16 channels-last step the trainer takes."""
+    arch = PRESETS[preset].architecture
+    plain = build_model(arch, seed=5).to(memory_format=CL)
+    inner = build_model(arch, seed=5)
+    fast = TunedCNN(inner, Tuning(hwc_flatten=False), CPU)
+    assert fast.relu_pool_pairs and fast.pools_2x2  # every preset has both
+    x, y = torch.rand(6, 3, 32, 32).contiguous(memory_format=CL), torch.randint(0, 10, (6,))
+    assert torch.equal(_step(fast, x, y, bf16=True), _step(plain, x, y, bf16=True))
+    for a, b in zip(plain.parameters(), inner.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
+
+
+def test_techniques_switched_off_leave_the_plain_model():
+    arch = PRESETS["tutorial"].architecture
+    plain, inner = build_model(arch, seed=1), build_model(arch, seed=1)
+    fast = TunedCNN(inner, bench.NOTHING, CPU)
+    assert not (fast.channels_last or fast.hwc_flatten or fast.relu_pool_pairs or fast.pools_2x2)
+    x, y = torch.rand(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    assert torch.equal(_step(fast, x, y), _step(plain, x, y))
 
 
 def test_prepared_inputs_are_the_normalised_pixels():
-    model = build_model(PRESETS["tutorial"].architecture, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    arch = PRESETS["tutorial"].architecture
+    model = build_model(arch, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
     images = torch.randint(0, 256, (5000, 3, 32, 32), dtype=torch.uint8)  # more than one chunk
     expected = model.normalize(images.float() / 255)
-    arch = PRESETS["tutorial"].architecture
-    exact = prepare_inputs(model, images, arch, torch.float32, channels_last=False)
+    exact = TunedCNN(model, Tuning(channels_last=False), CPU).prepare_inputs(images, torch.float32)
     assert exact.dtype == torch.float32 and torch.allclose(exact, expected, atol=1e-6)
-    fast = prepare_inputs(model, images, arch, torch.bfloat16, channels_last=True)
+    fast = TunedCNN(model, Tuning(), CPU).prepare_inputs(images, torch.bfloat16)
     assert fast.dtype == torch.bfloat16 and fast.is_contiguous(memory_format=CL)
     assert torch.equal(fast, expected.to(torch.bfloat16))  # what autocast would hand the first conv
 
 
 def test_prepared_inputs_give_way_when_they_would_not_fit(monkeypatch):
-    monkeypatch.setattr(training, "PREPARED_LIMIT", 1000)
+    monkeypatch.setattr(tuned, "PREPARED_LIMIT", 1000)
     images = torch.zeros(10, 3, 32, 32, dtype=torch.uint8)
-    model = build_model(PRESETS["tutorial"].architecture)
-    assert prepare_inputs(model, images, PRESETS["tutorial"].architecture, torch.float32, False) is None
+    model = TunedCNN(build_model(PRESETS["tutorial"].architecture), Tuning(), CPU)
+    assert model.prepare_inputs(images, torch.float32) is None
 
 
 def test_checkpoints_do_not_depend_on_the_training_layout(tiny_data, tmp_path):
@@ -123,23 +160,6 @@ def test_checkpoints_do_not_depend_on_the_training_layout(tiny_data, tmp_path):
             # differ by the size of the weights themselves.
             scale = float(plain[key].float().abs().max())
             assert torch.allclose(plain[key].float(), hwc[key].float(), rtol=1e-3, atol=max(1e-5, 1e-2 * scale)), key
-
-
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_pooling_before_relu_gives_the_same_numbers(preset):
-    """max(relu(a), relu(b), ...) = relu(max(a, b, ...)) with the gradient on the same pixel: the
-    swapped order must match the model as written exactly, not just closely."""
-    arch = PRESETS[preset].architecture
-    plain, swapped = build_model(arch, seed=5), build_model(arch, seed=5)
-    assert swapped.relu_pool_pairs  # every preset has a ReLU followed by max pooling
-    swapped.swap_relu_pool = True
-    x, y = torch.rand(6, 3, 32, 32), torch.randint(0, 10, (6,))
-    out_plain, out_swapped = plain(x), swapped(x)
-    assert torch.equal(out_plain, out_swapped)
-    torch.nn.functional.cross_entropy(out_plain, y).backward()
-    torch.nn.functional.cross_entropy(out_swapped, y).backward()
-    for a, b in zip(plain.parameters(), swapped.parameters(), strict=True):
-        assert torch.equal(a.grad, b.grad)
 
 
 def test_the_speed_ratio_is_the_median_of_each_rounds_pair():

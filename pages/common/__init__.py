@@ -16,16 +16,15 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from cnn_core.architecture import Architecture
 from cnn_core.curves import curves
 from cnn_core.data import Dataset
 from cnn_core.datasets import DESCRIPTIONS, IMPORTED, data_dir, find_import, is_ready, load_dataset
 from cnn_core.errors import CnnCoreError
 from cnn_core.image_import import decode_image
 from cnn_core.jobs import JobRegistry
-from cnn_core.presets import PRESETS
-from cnn_core.runs import RunStore, control_hash, default_root
+from cnn_core.runs import RunStore, TrainedOn, control_hash, default_root
 
+from . import state
 from .svg_chart import Series, line_chart
 
 # The page scripts live in pages/views/. Streamlit treats any *.py directly in pages/ as an
@@ -77,19 +76,17 @@ def forget_dataset() -> None:
     _dataset.clear()
 
 
-def run_dataset(config: dict) -> tuple[Dataset | None, str]:
+def run_dataset(trained_on: TrainedOn) -> tuple[Dataset | None, str]:
     """The data a run was trained on, exactly (an import by its content's hash), or None and a
     sentence saying why it cannot be shown."""
-    trained_on = config.get("dataset", {})
-    source = trained_on.get("source") or trained_on.get("name", "")
-    if dataset_ready(source):
-        return get_dataset(source), ""
-    if source.startswith(IMPORTED):
+    if dataset_ready(trained_on.source):
+        return get_dataset(trained_on.source), ""
+    if trained_on.source.startswith(IMPORTED):
         return None, (
-            f"The pictures this run was trained on ({trained_on.get('origin', trained_on.get('name'))}) are no longer "
+            f"The pictures this run was trained on ({trained_on.origin}) are no longer "
             "in the data folder: import that archive again on Train to see them here."
         )
-    return None, f"The data set '{trained_on.get('name', source)}' is not downloaded here; download it on Train."
+    return None, f"The data set '{trained_on.name}' is not downloaded here; download it on Train."
 
 
 def get_dataset(name: str) -> Dataset:
@@ -147,38 +144,13 @@ WATCH_ONLY = (
 )
 
 
-# --- the session's choices ----------------------------------------------------------------------
-def current_dataset_name() -> str:
-    return st.session_state.setdefault("dataset", "sample")
-
-
-def current_architecture() -> Architecture:
-    """The network Train will use: a preset's, or the one edited on the Architecture page."""
-    if "architecture" not in st.session_state:
-        st.session_state["architecture"] = PRESETS["tutorial"].architecture
-    return st.session_state["architecture"]
-
-
-def show_run(run_id: str) -> None:
-    """Make `run_id` the run every page shows, from the next script run on (the sidebar's picker
-    may already be drawn in this one, and a drawn widget's value cannot change)."""
-    st.session_state["run_id_next"] = run_id
-
-
+# --- the session's choices (pages/common/state.py) ----------------------------------------------------------
 def selected_run_id() -> str | None:
     """The run every page shows, picked in the sidebar; the newest run until the user picks."""
-    if "run_id_next" in st.session_state:
-        st.session_state["run_id"] = st.session_state.pop("run_id_next")
-    runs = store().list()
-    ids = [info.id for info in runs]
-    chosen = st.session_state.get("run_id")
-    if chosen not in ids:
-        chosen = ids[0] if ids else None
-        st.session_state["run_id"] = chosen
-    return chosen
+    return state.shown_run_id([info.id for info in store().list()])
 
 
-def keep_widget_values(prefix: str = "w_") -> None:
+def keep_widget_values(prefix: str = state.WIDGET_PREFIX) -> None:
     """Streamlit forgets a widget's value when its page is not shown; re-storing the values under
     their own keys each run keeps every page's settings while the user looks at other pages.
     Only widgets whose value may be set get the prefix (not uploaders, editors or buttons)."""
@@ -189,7 +161,7 @@ def keep_widget_values(prefix: str = "w_") -> None:
 
 def sidebar() -> None:
     with st.sidebar:
-        st.markdown(f"**Data set:** {dataset_title(current_dataset_name())}")
+        st.markdown(f"**Data set:** {dataset_title(state.dataset_name())}")
         runs = store().list()
         if not runs:
             st.caption("No training runs yet: start one on the Train page.")
@@ -200,13 +172,12 @@ def sidebar() -> None:
             "Run shown on every page",
             list(labels),
             format_func=labels.get,
-            key="run_id",
+            key=state.RUN,
             help="Metrics, filters and feature maps are shown for this training run. The newest is picked "
             "until you choose another.",
         )
         try:
-            trained_on = store().get(st.session_state["run_id"]).config().get("dataset", {})
-            source = trained_on.get("source", trained_on.get("name", "?"))
+            source = store().get(st.session_state[state.RUN]).dataset_source()
             st.caption(f"That run was trained on {dataset_title(source)}")
         except (CnnCoreError, OSError, ValueError, AttributeError):
             pass  # a damaged run says so on its page
@@ -295,16 +266,17 @@ def enlarge(tensor: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 # --- charts ---------------------------------------------------------------------------------------
-def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 360) -> go.Figure:
+def style_figure(fig: go.Figure, title: str = "", x: str = "", y: str = "", height: int = 360) -> go.Figure:
+    """The one look of every Plotly chart in the app: its font, margins, a legend below, a height."""
     fig.update_layout(
-        title=title,
+        title=title or None,
         xaxis_title=x,
         yaxis_title=y,
         height=height,
         font=FONT,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
         legend={"orientation": "h", "y": -0.25},
-        uirevision=title,  # keep zoom and layout between redraws instead of rebuilding them
+        uirevision=title or None,  # keep zoom and layout between redraws instead of rebuilding them
     )
     return fig
 
@@ -340,7 +312,7 @@ def _figure(series: list[Series], title: str, x: str, y: str) -> go.Figure:
             line={"color": s.colour, "width": s.width},
             marker={"size": 9},
         )
-    return _layout(fig, title, x, y)
+    return style_figure(fig, title, x, y)
 
 
 def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
@@ -382,4 +354,4 @@ def probabilities_figure(probabilities: torch.Tensor, classes: tuple[str, ...], 
         )
     )
     fig.update_xaxes(range=[0, 110])
-    return _layout(fig, title, "probability (%)", "", height=40 * len(classes) + 80)
+    return style_figure(fig, title, "probability (%)", "", height=40 * len(classes) + 80)

@@ -12,6 +12,8 @@ import streamlit as st
 
 from cnn_core.settings import CHOICE, FLAG, FLOAT, INT, Setting
 
+from .state import widget_key
+
 STEPS = {"train_samples": 1000, "val_samples": 500, "test_samples": 500, "weight_decay": 1e-4}
 WIDE = {"learning_rate"}  # the setting that matters most gets a whole row: its slider reads best wide
 
@@ -23,7 +25,7 @@ def with_value(options: list, value) -> list:
 
 def setting_widget(container, setting: Setting, high: float | None = None) -> None:
     """Draw `setting`'s widget in `container`; `high` narrows its upper bound (what the data holds)."""
-    key, label, text = f"w_{setting.name}", setting.label, setting.help
+    key, label, text = widget_key(setting.name), setting.label, setting.help
     if setting.kind == FLAG:
         container.toggle(label, key=key, help=text)
     elif setting.kind == CHOICE:

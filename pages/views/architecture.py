@@ -10,6 +10,7 @@ from cnn_core.errors import ArchitectureError, ConfigError
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import formula_text, infer_shapes
 from pages import common
+from pages.common import state
 
 
 def load_rows(rows: list[dict]) -> None:
@@ -21,8 +22,7 @@ def load_rows(rows: list[dict]) -> None:
 def start_from_preset() -> None:
     name = st.session_state["w_arch_preset"]
     load_rows(to_rows(PRESETS[name].architecture))
-    st.session_state["architecture"] = PRESETS[name].architecture
-    st.session_state["preset"] = name
+    state.use_network(PRESETS[name].architecture, name)
 
 
 def move(step: int) -> None:
@@ -40,13 +40,13 @@ st.markdown(
     "Each row is one layer, applied top to bottom. Change a number and the table on the right recomputes "
     "every shape with the tutorial's formula `out = (in - kernel + 2*padding) // stride + 1`."
 )
-name = common.current_dataset_name()
+name = state.dataset_name()
 dataset = common.get_dataset(name if common.dataset_ready(name) else "sample")
 shape, classes = dataset.input_shape, dataset.num_classes
-if "arch_rows" not in st.session_state or st.session_state.get("arch_synced") != common.current_architecture():
+if "arch_rows" not in st.session_state or st.session_state.get("arch_synced") != state.architecture():
     # The network was changed elsewhere (a preset on Train, a run loaded from Runs): show that one.
-    load_rows(to_rows(common.current_architecture()))
-    st.session_state["arch_synced"] = common.current_architecture()
+    load_rows(to_rows(state.architecture()))
+    st.session_state["arch_synced"] = state.architecture()
 
 edit, result = st.columns([5, 6], gap="large")
 with edit:
@@ -92,7 +92,7 @@ with edit:
                 "padding", min_value=0, max_value=16, step=1, help="Zeros added around the border before sliding."
             ),
             "kind": st.column_config.SelectboxColumn(
-                "kind", options=kinds, help="activation: relu, leaky_relu, tanh, sigmoid, gelu; pool: max or avg."
+                "kind", options=kinds, help=f"activation: {', '.join(ACTIVATIONS)}; pool: {' or '.join(POOLS)}."
             ),
             "p": st.column_config.NumberColumn(
                 "dropout p", min_value=0.0, max_value=0.99, step=0.05, help="Share of values silenced while training."
@@ -112,10 +112,9 @@ with result:
     except (ArchitectureError, ConfigError) as error:
         st.error(str(error), icon=":material/error:")
         st.stop()
-    if architecture != common.current_architecture():
-        st.session_state["architecture"] = architecture
-        st.session_state["arch_synced"] = architecture
-        st.session_state["preset"] = next((k for k, p in PRESETS.items() if p.architecture == architecture), "custom")
+    if architecture.layers != state.architecture().layers:
+        state.use_network(architecture)  # a preset's layers, unchanged, still count as that preset
+        st.session_state["arch_synced"] = state.architecture()
     report = infer_shapes(architecture, shape, classes)
     st.markdown(f"**Input:** {' x '.join(map(str, shape))} (channels x height x width) from *{dataset.name}*")
     table = pd.DataFrame(

@@ -17,14 +17,14 @@ if run_id is None:
     st.stop()
 try:
     model = common.get_model(run_id)
-    config = common.store().get(run_id).config()
+    setup = common.store().get(run_id).setup()
 except CnnCoreError as error:
     common.error_box(error)
     st.stop()
-dataset, missing = common.run_dataset(config)
-classes = tuple(config["dataset"]["classes"])
+dataset, missing = common.run_dataset(setup.dataset)
+classes = setup.dataset.classes
 channels, size = model.input_shape[0], model.input_shape[1]
-st.caption(f"Run {run_id} · {config['architecture']['name']} · trained on {config['dataset']['name']}")
+st.caption(f"Run {run_id} · {setup.architecture.name} · trained on {setup.dataset.name}")
 if missing:
     st.caption(missing)
 

@@ -21,7 +21,7 @@ if run_id is None:
     st.stop()
 try:
     run = common.store().get(run_id)
-    config, metrics, status = run.config(), run.metrics(), run.status()
+    setup, metrics, status = run.setup(), run.metrics(), run.status()
 except CnnCoreError as error:
     common.error_box(error)
     st.stop()
@@ -42,7 +42,7 @@ if metrics is None:
     st.stop()
 test = metrics["test"]
 classes = test["classes"]
-st.caption(f"Run {run_id} · {config['architecture']['name']} · {config['dataset']['name']} · {metrics['status']}")
+st.caption(f"Run {run_id} · {setup.architecture.name} · {setup.dataset.name} · {metrics['status']}")
 
 m = st.columns(4)
 val = metrics.get("val") or {}
@@ -81,14 +81,7 @@ for column, colour in (("precision", "#1f77b4"), ("recall", "#d9480f"), ("f1", "
     bars.add_bar(
         x=scores["class"], y=100 * scores[column], name=column if column != "f1" else "F1", marker_color=colour
     )
-bars.update_layout(
-    barmode="group",
-    yaxis_title="%",
-    height=360,
-    font=common.FONT,
-    margin={"t": 20},
-    legend={"orientation": "h", "y": -0.25},
-)
+common.style_figure(bars, y="%").update_layout(barmode="group")
 right.plotly_chart(bars, key="m_bars")
 
 st.subheader("Confusion matrix")
@@ -116,9 +109,8 @@ figure.add_scatter(
     hovertemplate="true %{y}, said %{x}: click to see them<extra></extra>",
     showlegend=False,
 )
-figure.update_yaxes(autorange="reversed", title="true class")
-figure.update_xaxes(title="predicted class")
-figure.update_layout(height=90 + 48 * n, font=common.FONT, margin={"t": 10})
+common.style_figure(figure, x="predicted class", y="true class", height=90 + 48 * n)
+figure.update_yaxes(autorange="reversed")
 event = st.plotly_chart(figure, key="m_confusion", on_select="rerun", selection_mode="points")
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and points[0].get("customdata"):
@@ -143,7 +135,7 @@ st.session_state.setdefault("w_cm_pred", default_pair[1])
 true_class = a.selectbox("True class", classes, key="w_cm_true")
 said_class = b.selectbox("Predicted class", classes, key="w_cm_pred")
 try:
-    dataset, missing = common.run_dataset(config)
+    dataset, missing = common.run_dataset(setup.dataset)
     if dataset is None:
         st.info(missing, icon=":material/info:")
         st.stop()

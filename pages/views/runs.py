@@ -6,13 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnn_core.architecture import Architecture
 from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
-from cnn_core.presets import canonical
 from cnn_core.runs import DAMAGED
-from cnn_core.settings import TrainSettings
 from pages import common
+from pages.common import state
 
 st.title("Runs")
 store = common.store()
@@ -87,14 +85,7 @@ if len(chosen) >= 2:
             figure_loss.add_scatter(x=c.epoch_x, y=c.val_loss, mode="lines+markers", name=f"{label} validation")
         figure_acc.add_scatter(x=c.epoch_x, y=[pct(v) for v in c.val_accuracy], mode="lines+markers", name=label)
     for figure, title, y in ((figure_loss, "Loss", "loss"), (figure_acc, "Validation accuracy", "%")):
-        figure.update_layout(
-            title=title,
-            xaxis_title="epoch",
-            yaxis_title=y,
-            height=380,
-            font=common.FONT,
-            legend={"orientation": "h", "y": -0.3},
-        )
+        common.style_figure(figure, title, "epoch", y, height=380)
     a, b = st.columns(2)
     a.plotly_chart(figure_loss, key="cmp_loss")
     b.plotly_chart(figure_acc, key="cmp_acc")
@@ -138,26 +129,18 @@ if len(chosen) == 1:
         "Train again from this", icon=":material/replay:", help="Loads this network and these settings into Train."
     ):
         try:
-            config = run.config()
-            architecture = Architecture.from_dict(config["architecture"])
-            settings = TrainSettings.from_dict(config["settings"])
-        except (CnnCoreError, KeyError) as error:
-            common.error_box(
-                error if isinstance(error, CnnCoreError) else ValueError("the configuration is incomplete")
-            )
+            setup = run.setup()
+        except CnnCoreError as error:
+            common.error_box(error)
         else:
-            st.session_state["architecture"] = architecture
-            st.session_state["preset"] = canonical(config.get("preset")) or "custom"
-            st.session_state["w_preset"] = st.session_state["preset"]
-            for field, value in settings.to_dict().items():
-                st.session_state[f"w_{field}"] = value
+            state.use_settings(setup.settings, state.use_network(setup.architecture, setup.preset))
             st.switch_page(common.PAGES["train"])
     in_control = common.can_control(run.owner())
     if not in_control:
         st.caption(common.WATCH_ONLY)
     if info.status in ("interrupted", "stopped") and run.has_checkpoint() and in_control:
         try:
-            data, missing = common.run_dataset(run.config())
+            data, missing = common.run_dataset(run.setup().dataset)
         except CnnCoreError as error:
             data, missing = None, str(error)
         if st.button(
@@ -171,8 +154,7 @@ if len(chosen) == 1:
             except CnnCoreError as error:
                 common.error_box(error)
             else:
-                st.session_state["job_id"] = job.id
-                st.query_params["job"] = job.id
+                state.follow_job(job.id)
                 st.switch_page(common.PAGES["train"])
     with d:
         confirm = st.checkbox("Yes, delete it", key=f"confirm_{info.id}", disabled=not in_control)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnn_core import events
 from cnn_core.data import plan_split
 from cnn_core.datasets import (
     DESCRIPTIONS,
@@ -25,6 +26,7 @@ from cnn_core.settings import SCHEMA, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
+from pages.common import state
 from pages.common.settings_widgets import settings_widgets
 
 # While a run trains, the live view (progress, curves, log) redraws every LIVE_SECONDS. On a
@@ -32,16 +34,14 @@ from pages.common.settings_widgets import settings_widgets
 # a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
 # halves that and still moves visibly.
 LIVE_SECONDS = 2.0
+SAMPLE_SIZES = ("train_samples", "val_samples", "test_samples")
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
 
 
 def apply_preset(name: str) -> None:
     """Load a preset's network and its training settings into the widgets."""
-    preset = PRESETS[name]
-    st.session_state["architecture"] = preset.architecture
-    st.session_state["preset"] = name
-    for field, value in preset.settings.to_dict().items():
-        st.session_state[f"w_{field}"] = value
+    state.use_network(PRESETS[name].architecture, name)
+    state.use_settings(PRESETS[name].settings)
 
 
 def on_preset_change() -> None:
@@ -50,32 +50,31 @@ def on_preset_change() -> None:
 
 
 def on_dataset_change() -> None:
-    st.session_state["dataset"] = st.session_state["w_dataset"]
+    state.choose_dataset(st.session_state["w_dataset"])
     reset_sample_sizes()
 
 
 def reset_sample_sizes() -> None:
     """The preset's sample sizes again: another data set's clamped sizes mean nothing for this one."""
-    preset = PRESETS.get(st.session_state.get("preset"))
+    preset = PRESETS.get(state.preset())
     defaults = (preset.settings if preset else TrainSettings()).to_dict()
-    for field in ("train_samples", "val_samples", "test_samples"):
-        st.session_state[f"w_{field}"] = defaults[field]
+    for field in SAMPLE_SIZES:
+        st.session_state[state.widget_key(field)] = defaults[field]
 
 
 # --- which job does this tab follow? The session's, or the one in the URL after a reload -------------
 registry = common.registry()
-job = registry.get(st.session_state.get("job_id") or st.query_params.get("job"))
+job = registry.get(state.followed_job_id())
 if job is not None:
-    st.session_state["job_id"] = job.id
+    state.follow_job(job.id)  # back in the address after a visit to another page
 lost_job = job is None and bool(st.query_params.get("job"))  # a reopened tab whose run this server lost
 if lost_job:
-    del st.query_params["job"]
+    state.forget_lost_job()
 if "w_preset" not in st.session_state:
     # First visit: the tutorial's settings, but keep a network already chosen on the Architecture page.
     for field, value in PRESETS["tutorial"].settings.to_dict().items():
-        st.session_state.setdefault(f"w_{field}", value)
-    st.session_state.setdefault("preset", "tutorial")
-    st.session_state["w_preset"] = st.session_state["preset"]
+        st.session_state.setdefault(state.widget_key(field), value)
+    st.session_state["w_preset"] = state.preset() or state.use_network(state.architecture(), "tutorial")
 
 st.title("Train a network")
 if lost_job:
@@ -130,8 +129,8 @@ with setup:
     st.subheader("1. Data")
     # A finished import selects its data set from the next run on: the selectbox below may
     # already be drawn in this one, and a drawn widget's value cannot change.
-    if "dataset_next" in st.session_state:
-        st.session_state["w_dataset"] = st.session_state.pop("dataset_next")
+    if (chosen := state.take_next_dataset()) is not None:
+        st.session_state["w_dataset"] = chosen
         reset_sample_sizes()
     entries = {entry.key: entry for entry in catalog()}
     imports = {info.source: info for info in list_imports()}
@@ -146,7 +145,7 @@ with setup:
     labels = common.distinct({key: base_label(key) for key in options})
     label = labels.get
 
-    st.session_state.setdefault("w_dataset", common.current_dataset_name())
+    st.session_state.setdefault("w_dataset", state.dataset_name())
     if st.session_state["w_dataset"] not in options:
         st.session_state["w_dataset"] = "sample"
     name = st.selectbox(
@@ -158,7 +157,7 @@ with setup:
         help="The pictures the network learns from. The bundled CIFAR-10 sample works offline; your own "
         "imports stay listed until you remove them.",
     )
-    st.session_state["dataset"] = name
+    state.choose_dataset(name)
     if name in entries and entries[name].state not in ("ready", "download on first use"):
         st.warning(entries[name].state, icon=":material/warning:")
     elif name in DESCRIPTIONS and not common.dataset_ready(name):
@@ -227,7 +226,7 @@ with setup:
             else:  # done: select it, and keep what the import said on the page until the next import
                 dataset = job_now.result
                 source = dataset.source or job_now.title
-                st.session_state["dataset"] = st.session_state["dataset_next"] = source
+                state.choose_dataset(source, picker_too=True)
                 if source.startswith(IMPORTED):
                     st.session_state["import_done"] = {"source": source, "title": job_now.title}
                 del st.session_state["data_job"]
@@ -255,7 +254,7 @@ with setup:
             ):
                 remove_import(name, data_dir())
                 common.forget_dataset()
-                st.session_state["dataset"] = st.session_state["dataset_next"] = "sample"
+                state.choose_dataset("sample", picker_too=True)
                 st.rerun()
         with st.expander("See the pictures"):
             counts = class_counts(dataset)
@@ -272,9 +271,9 @@ with setup:
 with setup:
     st.subheader("2. Network")
     preset_options = list(PRESETS)
-    if st.session_state.get("preset") == "custom":
-        preset_options.append("custom")
-        st.session_state["w_preset"] = "custom"
+    if state.preset() == state.CUSTOM:
+        preset_options.append(state.CUSTOM)
+        st.session_state["w_preset"] = state.CUSTOM
     st.selectbox(
         "Starting point",
         preset_options,
@@ -283,7 +282,7 @@ with setup:
         format_func=lambda key: PRESETS[key].title if key in PRESETS else "Your network from the Architecture page",
         help="A ready-made network with the settings it was made for. Choosing one resets the settings below.",
     )
-    architecture = common.current_architecture()
+    architecture = state.architecture()
     if dataset is not None:
         architecture = architecture.with_num_classes(dataset.num_classes)
         report = infer_shapes(architecture, dataset.input_shape, dataset.num_classes)
@@ -304,11 +303,11 @@ with setup:
         highs = {}
         if dataset is not None:
             # Sizes this data set cannot supply: the same clamping as the command line, with its note.
-            sizes = {f: st.session_state[f"w_{f}"] for f in ("train_samples", "val_samples", "test_samples")}
+            sizes = {f: st.session_state[state.widget_key(f)] for f in SAMPLE_SIZES}
             split = plan_split(dataset, TrainSettings(**sizes))
             fits = {"train_samples": len(split.train), "val_samples": len(split.val), "test_samples": len(split.test)}
             if fits != sizes:
-                st.session_state.update({f"w_{f}": n for f, n in fits.items()})
+                st.session_state.update({state.widget_key(f): n for f, n in fits.items()})
                 for note in split.notes:
                     st.caption(note)
             facts = dataset.describe()
@@ -334,8 +333,8 @@ with setup:
     # A second click that arrives before the page redraws with the button disabled starts nothing.
     if start and dataset is not None and not running:
         try:
-            settings = TrainSettings(**{f: st.session_state[f"w_{f}"] for f in TrainSettings.field_names()})
-            preset = st.session_state.get("preset")
+            settings = state.settings_from_widgets()
+            preset = state.preset()
             new_job = registry.start_training(
                 architecture,
                 settings,
@@ -349,8 +348,7 @@ with setup:
         except CnnCoreError as error:
             common.error_box(error)
         else:
-            st.session_state["job_id"] = new_job.id
-            st.query_params["job"] = new_job.id
+            state.follow_job(new_job.id)
             st.rerun()
 
 
@@ -365,21 +363,21 @@ def fmt_seconds(seconds: float | None) -> str:
 def draw_progress() -> None:
     """While the run trains: how far it is (redrawn every LIVE_SECONDS). Once it has ended: the
     whole page again, showing the new run everywhere."""
-    current = registry.get(st.session_state.get("job_id"))
+    current = registry.get(state.followed_job_id())
     if current is None:
         return
     if current.running:
-        trainer, p = current.trainer, current.trainer.progress
+        plan, p = current.plan, current.progress
         text = (
-            f"Epoch {p.get('epoch', 1)} of {p.get('epochs', trainer.settings.epochs)} · batch {p.get('batch', 0)} of "
-            f"{p.get('batches', trainer.batches_per_epoch)} · {p.get('images_per_second', 0):,.0f} images/s · "
+            f"Epoch {p.get('epoch', 1)} of {p.get('epochs', plan.settings.epochs)} · batch {p.get('batch', 0)} of "
+            f"{p.get('batches', plan.batches_per_epoch)} · {p.get('images_per_second', 0):,.0f} images/s · "
             f"elapsed {fmt_seconds(p.get('elapsed'))} · about {fmt_seconds(p.get('eta'))} left"
         )
         st.progress(min(1.0, p.get("fraction", 0.0)), text=text if p.get("status") == "running" else "Starting...")
     elif st.session_state.get("following") == current.id:
         del st.session_state["following"]  # finished since the last poll: stop polling
-        if current.trainer.run_record is not None:
-            common.show_run(current.trainer.run_record.id)
+        if current.run_id is not None:
+            state.show_run(current.run_id)
         st.rerun(scope="app")
 
 
@@ -390,7 +388,7 @@ def draw_live() -> None:
 
 def draw_outcome(current) -> None:
     """How a run that has ended went, with links to look at it."""
-    end = next((e for e in current.events_since(0) if e["kind"] == "end"), None)
+    end = next((e for e in current.events_since(0) if e["kind"] == events.END), None)
     if end is not None:
         status = end["status"]
         message = {"completed": st.success, "stopped": st.warning, "diverged": st.error}.get(status, st.error)
@@ -413,32 +411,25 @@ def draw_outcome(current) -> None:
 
 def draw_charts() -> None:
     """The loss and accuracy curves and the tutorial-style log, so far."""
-    current = registry.get(st.session_state.get("job_id"))
+    current = registry.get(state.followed_job_id())
     if current is None:
         return
-    trainer = current.trainer
-    events = current.events_since(0)
-    history = [e for e in events if e["kind"] in ("batch", "epoch")]
+    plan = current.plan
+    reported = current.events_since(0)
+    history = [e for e in reported if e["kind"] in events.HISTORY_KINDS]
     if current.running:
         # Pictures while it trains: a few milliseconds of the browser's CPU per redraw instead of
-        # Plotly's 65 ms per chart, taken from the run on a 2-core machine (see svg_chart).
-        for chart in common.live_charts(history, trainer.settings.epochs):
+        # Plotly's tens of milliseconds per chart, taken from the run on a 2-core machine (see svg_chart).
+        for chart in common.live_charts(history, plan.settings.epochs):
             st.image(chart, width="stretch")
     else:
         st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
         st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
     with st.expander("Training log (the tutorial's format)"):
-        info = {
-            "dataset": trainer.dataset.name,
-            "network": trainer.architecture.name,
-            "parameters": trainer.report.parameters,
-            "device": str(trainer.device),
-            **{f"{k}_images": v for k, v in trainer.split_sizes().items() if k != "notes"},
-        }
-        lines = [line for e in events for line in event_lines(e)]
+        lines = [line for e in reported for line in event_lines(e)]
         if current.running and len(lines) > 30:  # while it runs, the latest lines: cheap to redraw
             lines = ["...", *lines[-30:]]
-        st.code("\n".join(header_lines(trainer.settings, info) + lines), language=None)
+        st.code("\n".join(header_lines(plan.settings, plan.log_info()) + lines), language=None)
 
 
 with live:
@@ -450,8 +441,7 @@ with live:
             if st.button(
                 f"Follow the run training now: {other.title}", key=f"follow_{other.id}", icon=":material/visibility:"
             ):
-                st.session_state["job_id"] = other.id
-                st.query_params["job"] = other.id
+                state.follow_job(other.id)
                 st.rerun()
     else:
         if job.running:
@@ -469,7 +459,7 @@ with live:
                 )
             else:
                 st.caption(common.WATCH_ONLY)
-        for note in job.trainer.split.notes:
+        for note in job.plan.split.notes:
             st.caption(note)
         if job.running:
             # Only what changes is in the fragment: the less each redraw touches, the less CPU
