@@ -6,8 +6,8 @@ two tabs can each run their own. A job records what happens as events; pages pol
 `job.events_since(n)` and `job.trainer.progress` without ever blocking on it.
 
 Training can run in a thread of this process, or (processes=True, what the app uses) in a
-process of its own: PyTorch trains about half as fast in a non-main thread here (OpenMP and
-oneDNN are at their best on a process's main thread), and a separate process also keeps the
+process of its own: PyTorch trains much slower in a non-main thread here (OpenMP and oneDNN
+are at their best on a process's main thread; docs/benchmarks.md), and a separate process also keeps the
 web server's Python threads from sharing the interpreter lock with the training loop. The
 registry keeps one such process started and ready (PyTorch imported) while no run trains, so
 that Start does not wait for it.

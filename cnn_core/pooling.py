@@ -40,7 +40,7 @@ def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
 
 def _won(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # 1 where a >= b, else 0, written straight into a's number format: a bool result and then
-    # multiplying by it runs on PyTorch's slow mixed-type path, about six times slower here.
+    # multiplying by it runs on PyTorch's slow mixed-type path.
     return torch.ge(a, b, out=torch.empty(a.shape, dtype=a.dtype, device=a.device))
 
 

@@ -1,12 +1,12 @@
 """Line and bar charts drawn as one SVG picture: the Train page's curves while a run trains, and
 the bars of a layer's outputs on the feature-map page.
 
-Redrawing a Plotly chart costs a browser without a GPU about 65 ms of CPU (Chromium, measured with
-its tracing), and on a 2-core machine that CPU comes out of the training run. The same curves as
-an SVG picture cost the browser a few milliseconds: it replaces one image, with no script, so the
+Redrawing a Plotly chart costs a browser without a GPU many times the CPU of replacing one
+picture (docs/benchmarks.md, "The app while it trains"), and on a 2-core machine that CPU comes
+out of the training run. The same curves as an SVG picture are one image, with no script, so the
 live curves can follow the run as it trains. Once the run has ended the page shows the
 interactive Plotly charts instead (hover, zoom), drawn in the same colours. The feature-map
-page's bars were Vega-Lite charts, whose first drawing took Chromium about half a second.
+page's bars were Vega-Lite charts, slow to draw the first time for the same reason.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ from pages.common import state
 from pages.common.settings_widgets import settings_widgets
 
 # While a run trains, the live view (progress, curves, log) redraws every LIVE_SECONDS. On a
-# 2-core machine each redraw's burst of browser work stalls both training threads, and cost about
-# a tenth of a second of training at one redraw a second (scripts/app_speed.py); every two seconds
-# halves that and still moves visibly.
+# 2-core machine each redraw's burst of browser work stalls both training threads (measured by
+# scripts/app_speed.py, docs/benchmarks.md); every two seconds halves that cost against one a
+# second and still moves visibly.
 LIVE_SECONDS = 2.0
 SAMPLE_SIZES = ("train_samples", "val_samples", "test_samples")
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
