@@ -232,6 +232,11 @@ class Tally:
     images: int = 0
     correct: torch.Tensor | int = 0  # summed on the device: no extra sync per batch
     started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+
+    def seconds(self) -> float:
+        """From the first batch to the last (or to now, while it lasts)."""
+        return (self.ended or time.perf_counter()) - self.started
 
     def add(self, loss: float, images: int, correct: torch.Tensor | None = None) -> None:
         self.loss_sum += loss
@@ -412,6 +417,7 @@ class Trainer:
                     self._emit_batch(epoch, batch, interval, optimizer, c)
                     interval = Tally()
 
+            epoch_tally.ended = time.perf_counter()  # the epoch's speed is its training loop alone
             if status == DIVERGED:
                 net.model.load_state_dict(good_weights)
                 break
@@ -518,7 +524,7 @@ class Trainer:
             epoch_progress=epoch - 1 + batch / n,
             percent=int(100 * batch / n),
             train_loss=interval.loss_sum / interval.batches,
-            seconds=time.perf_counter() - interval.started,
+            seconds=interval.seconds(),
             elapsed=self.progress["elapsed"],
             eta=self.progress["eta"],
             images_per_second=c.images_per_second,
@@ -528,8 +534,7 @@ class Trainer:
         self._heartbeat(c.epoch)
 
     def _emit_epoch(self, epoch: int, complete: bool, tally: Tally, c: Counters, train_images: int) -> None:
-        done = c.step / self.plan.total_steps
-        seconds = time.perf_counter() - tally.started
+        done, seconds = c.step / self.plan.total_steps, tally.seconds()
         event = EpochEvent(
             kind=EPOCH,
             epoch=epoch,
