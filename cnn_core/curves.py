@@ -12,7 +12,6 @@ class Curves:
     batch_x: list[float] = field(default_factory=list)  # in epochs: 1.5 = half way through epoch 2
     batch_loss: list[float] = field(default_factory=list)
     epoch_x: list[float] = field(default_factory=list)
-    train_loss: list[float | None] = field(default_factory=list)
     val_loss: list[float | None] = field(default_factory=list)
     train_accuracy: list[float | None] = field(default_factory=list)
     val_accuracy: list[float | None] = field(default_factory=list)
@@ -26,7 +25,6 @@ def curves(history: list[HistoryRow]) -> Curves:
             out.batch_loss.append(row["train_loss"])
         elif row["kind"] == EPOCH:
             out.epoch_x.append(row["epoch_progress"])
-            out.train_loss.append(row.get("train_loss"))
             out.val_loss.append(row.get("val_loss"))
             out.train_accuracy.append(row.get("train_accuracy"))
             out.val_accuracy.append(row.get("val_accuracy"))

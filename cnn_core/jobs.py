@@ -58,7 +58,6 @@ class Job:
         self.kind = kind
         self.title = title
         self.created = time.time()
-        self.finished: float | None = None
         self.status = RUNNING
         self.result: Any = None
         self.error: str | None = None
@@ -163,8 +162,6 @@ class JobRegistry:
                 log.exception("job %s failed", job.id)
                 job.error = str(error)
                 job.status = FAILED
-            finally:
-                job.finished = time.time()
 
         with self._lock:
             self._jobs[job.id] = job

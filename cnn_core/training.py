@@ -468,19 +468,24 @@ class Trainer:
 
     def _set_progress(self, epoch: int, batch: int, elapsed: float, c: Counters) -> None:
         fraction = c.step / self.plan.total_steps
-        self.progress = Progress(
-            status=RUNNING,
-            epoch=epoch,
-            epochs=self.plan.settings.epochs,
-            batch=batch,
-            batches=self.plan.batches_per_epoch,
-            fraction=fraction,
-            elapsed=elapsed,
-            eta=elapsed / fraction * (1 - fraction),
-            images_per_second=c.images_per_second,
+        self._publish(
+            Progress(
+                status=RUNNING,
+                epoch=epoch,
+                epochs=self.plan.settings.epochs,
+                batch=batch,
+                batches=self.plan.batches_per_epoch,
+                fraction=fraction,
+                elapsed=elapsed,
+                eta=elapsed / fraction * (1 - fraction),
+                images_per_second=c.images_per_second,
+            )
         )
+
+    def _publish(self, progress: Progress) -> None:
+        self.progress = progress
         if self.on_progress is not None:
-            self.on_progress(self.progress)
+            self.on_progress(progress)
 
     def _emit(self, event: Event, record: bool = True) -> None:
         """Tell the listener; `record`: also keep it in the history (memory and the run folder)."""
@@ -577,9 +582,8 @@ class Trainer:
     def _end(self, result: TrainResult) -> None:
         """The final status, on the progress snapshot, in the run folder, and as the end event."""
         r = result
-        self.progress = {**self.progress, "status": r.status, "message": r.message}
-        if r.status == COMPLETED:
-            self.progress["fraction"] = 1.0
+        fraction = 1.0 if r.status == COMPLETED else self.progress.get("fraction", 0.0)
+        self._publish({**self.progress, "status": r.status, "message": r.message, "fraction": fraction})
         if self.run_record is not None:
             self.run_record.write_status(r.status, r.message, epochs_completed=r.epochs_completed)
         end = EndEvent(kind=END, status=r.status, message=r.message)
