@@ -19,6 +19,7 @@ from typing import Any
 from .architecture import Architecture
 from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, list_imports, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
+from .pacing import Pace
 from .presets import ALIASES, PRESETS, get_preset
 from .runs import COMPLETED, DAMAGED, DIVERGED, INTERRUPTED, STOPPED, RunStore, default_root
 from .settings import FLAG, SCHEMA, SETTINGS, TrainSettings, markdown_table
@@ -108,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Continue this saved run (its folder name in the runs folder) from its last completed epoch, "
         "with its own settings and data set.",
+    )
+    train.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        metavar="N",
+        help="Train at most N batches a second, so that people can watch it learn (a demo pace; "
+        "the result is the same as at full speed).",
     )
     train.add_argument("--json", action="store_true", help="Print one JSON object with the results instead of the log.")
     train.add_argument(
@@ -269,10 +278,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             for line in event_lines(event):
                 print(line, file=out, flush=True)
 
+    try:
+        pace = Pace(args.pace)
+    except ConfigError as error:
+        raise InputError(f"--pace {error.message}") from None
     if args.resume:
         trainer = _resume_trainer(args, show)
     else:
         trainer = _new_trainer(args, show)
+    trainer.pace = pace
     return _train(args, trainer, out)
 
 

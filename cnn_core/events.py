@@ -4,8 +4,12 @@ Events are plain JSON objects, because they travel as JSON lines from a training
 in a run's history.jsonl, and are drawn by pages. Their keys are declared here as TypedDicts:
 
     start     once: split sizes, parameter count, device, notes about clamped sizes
-    batch     every 1/logs_per_epoch of an epoch: mean train loss over the interval, speed, ETA
-    epoch     after each epoch: train loss and accuracy, validation loss and accuracy
+    loss      as it happens: one batch's loss (every batch at a demo pace, about a hundred an
+              epoch when running free); for live charts, not kept in the history
+    batch     every 1/logs_per_epoch of an epoch: every batch's loss since the last report and
+              their mean, speed, ETA; and at once when the loss explodes (`exploded`)
+    epoch     after each epoch: train loss and accuracy, validation loss and accuracy, and a
+              plain note when the network is not learning
     end       once: final status and message, validation and test results
 
 `Progress` is the snapshot a page polls between events. Batch and epoch events are the history
@@ -19,7 +23,7 @@ import types
 import typing
 from typing import Any, Literal, NotRequired, Required, TypedDict
 
-START, BATCH, EPOCH, END = "start", "batch", "epoch", "end"
+START, LOSS, BATCH, EPOCH, END = "start", "loss", "batch", "epoch", "end"
 HISTORY_KINDS = (BATCH, EPOCH)
 
 
@@ -37,6 +41,13 @@ class StartEvent(TypedDict):
     settings: dict
 
 
+class LossPoint(TypedDict):
+    kind: Literal["loss"]
+    step: int
+    epoch_progress: float
+    loss: float | None  # None: not a number
+
+
 class BatchEvent(TypedDict, total=False):
     kind: Required[Literal["batch"]]
     epoch: Required[int]
@@ -51,6 +62,8 @@ class BatchEvent(TypedDict, total=False):
     eta: float
     images_per_second: float
     learning_rate: float
+    losses: list  # every batch's loss since the last report, in order (None where not a number)
+    exploded: bool  # the last of `losses` exploded: the run ends here
 
 
 class EpochEvent(TypedDict, total=False):
@@ -67,6 +80,7 @@ class EpochEvent(TypedDict, total=False):
     eta: float | None
     images_per_second: float  # of the training steps alone, over the run so far
     epoch_images_per_second: float  # this epoch's training loop, first batch to last, everything included
+    note: str  # in plain words, when something is wrong ("the network is not learning: ...")
 
 
 class EndEvent(TypedDict):
@@ -95,7 +109,7 @@ class Progress(TypedDict, total=False):
     images_per_second: float
 
 
-Event = StartEvent | BatchEvent | EpochEvent | EndEvent
+Event = StartEvent | LossPoint | BatchEvent | EpochEvent | EndEvent
 HistoryRow = BatchEvent | EpochEvent
 ROWS: dict[str, type] = {BATCH: BatchEvent, EPOCH: EpochEvent}
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import events
+from . import events, pacing
 from .architecture import Architecture
 from .data import Dataset
 from .errors import CnnCoreError
@@ -66,6 +66,7 @@ class Job:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._on_stop: list[Callable[[], None]] = []
+        self._control: Callable[[str], None] | None = None  # a training job's pause, step and pace
         self.thread: threading.Thread | None = None
         self.plan: Plan | None = None  # a training job's settings, data and network, checked
         self.run_id: str | None = None  # a training job's run, once its folder exists
@@ -96,6 +97,17 @@ class Job:
         self._stop.set()
         for callback in self._on_stop:
             callback()
+
+    def control(self, command: str) -> None:
+        """Pause, resume, step or pace a training job, in pacing.Pace.command's words ("pause",
+        "step epoch", "pace 10"...). ConfigError for a word it does not know."""
+        if self._control is not None and self.running:
+            pacing.Pace().command(command)  # refuse a bad command here, in the caller's thread
+            self._control(command)
+
+    @property
+    def paused(self) -> bool:
+        return self.running and self.progress.get("status") == pacing.PAUSED
 
     @property
     def stop_requested(self) -> bool:
@@ -183,6 +195,7 @@ class JobRegistry:
         store: RunStore,
         preset: str | None = None,
         owner: str | None = None,
+        pace: float | None = None,
     ) -> Job:
         """Check everything now (raising ConfigError / ArchitectureError in the caller's thread, so
         the page can show the message), then train in the background."""
@@ -190,9 +203,16 @@ class JobRegistry:
         job.owner = owner
         self._check_room()
         if self.processes and dataset.source:
-            return self._start_process(job, plan(architecture, settings, dataset, preset=preset), store=store)
+            return self._start_process(job, plan(architecture, settings, dataset, preset=preset), store, pace=pace)
         trainer = Trainer(
-            architecture, settings, dataset, store=store, on_event=job.emit, on_progress=job.set_progress, preset=preset
+            architecture,
+            settings,
+            dataset,
+            store=store,
+            on_event=job.emit,
+            on_progress=job.set_progress,
+            preset=preset,
+            pace=pacing.Pace(pace),
         )
         return self._start_thread(job, trainer)
 
@@ -220,6 +240,7 @@ class JobRegistry:
     def _start_thread(self, job: Job, trainer: Trainer) -> Job:
         job.plan = trainer.plan
         job._on_stop.append(trainer.stop)
+        job._control = trainer.control
 
         def work(job: Job) -> TrainResult:
             result = trainer.run()
@@ -229,12 +250,19 @@ class JobRegistry:
 
         return self.start(job, work)
 
-    def _start_process(self, job: Job, checked: Plan, store: RunStore | None = None, resume: Run | None = None) -> Job:
+    def _start_process(
+        self,
+        job: Job,
+        checked: Plan,
+        store: RunStore | None = None,
+        resume: Run | None = None,
+        pace: float | None = None,
+    ) -> Job:
         job.plan = checked
 
         def work(job: Job) -> TrainResult:
             try:
-                return _train_in_process(job, checked, store, resume, self._take_worker())
+                return _train_in_process(job, checked, store, resume, self._take_worker(), pace)
             finally:
                 self.warm_worker(finishing=job)  # for the next run, now that this one is done
 
@@ -262,7 +290,7 @@ def _start_worker() -> subprocess.Popen:
 
 
 def _train_in_process(
-    job: Job, checked: Plan, store: RunStore | None, resume: Run | None, child: subprocess.Popen
+    job: Job, checked: Plan, store: RunStore | None, resume: Run | None, child: subprocess.Popen, pace: float | None
 ) -> TrainResult:
     """Run the `checked` plan in `child`, a training process (`python -m cnn_core.worker`), and relay its events.
 
@@ -276,16 +304,18 @@ def _train_in_process(
         "runs_dir": str(store.root) if store is not None else None,
         "preset": checked.preset,
         "resume": str(resume.path) if resume is not None else None,
+        "pace": pace,
     }
 
-    def ask_to_stop() -> None:
+    def tell(command: str) -> None:  # one line on the training process's stdin
         try:
-            child.stdin.write("stop\n")
+            child.stdin.write(command + "\n")
             child.stdin.flush()
         except (OSError, ValueError):
             pass  # already gone
 
-    job._on_stop.append(ask_to_stop)
+    job._on_stop.append(lambda: tell("stop"))
+    job._control = tell
     child.stdin.write(json.dumps(spec) + "\n")
     child.stdin.flush()
     result = None

@@ -39,16 +39,20 @@ def event_lines(event: Event) -> list[str]:
     if kind == START:
         return [f"Note: {note}" for note in event.get("notes", [])]
     if kind == BATCH:
-        return [
-            f"Epoch {event['epoch']}, {event['percent']:d}% \t train_loss: {event['train_loss']:.2f} "
-            f"took: {event['seconds']:.2f}s"
-        ]
+        loss = "not a number" if event["train_loss"] is None else f"{event['train_loss']:.2f}"
+        lines = [f"Epoch {event['epoch']}, {event['percent']:d}% \t train_loss: {loss} took: {event['seconds']:.2f}s"]
+        if event.get("exploded"):
+            last = (event.get("losses") or [None])[-1]
+            value = "not a number" if last is None else f"{last:.3g}"
+            lines.append(f"The loss exploded at epoch {event['epoch']}, batch {event.get('batch', '?')} (loss {value})")
+        return lines
     if kind == EPOCH:
         if event.get("val_loss") is None:
             text = "Validation skipped (no validation images)"
         else:
             text = f"Validation loss = {event['val_loss']:.2f}, accuracy = {100 * event['val_accuracy']:.2f}%"
-        return [text + ("" if event.get("complete", True) else " (epoch cut short)")]
+        lines = [text + ("" if event.get("complete", True) else " (epoch cut short)")]
+        return lines + ([f"Note: {event['note']}"] if event.get("note") else [])
     if kind == END:
         lines = []
         if event["status"] != "completed":

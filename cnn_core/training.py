@@ -4,7 +4,8 @@
 memory) before any work starts; a `Trainer` is built from the same arguments and holds that plan.
 `run()` then trains, blocking the calling thread; call it from a background thread and poll
 `progress`, or pass `on_event` (a callable; use `queue.put` for a queue) to receive events as they
-happen. `stop()` (from any thread) ends training between two batches; what was learned is kept,
+happen. `pace` (pacing.py) pauses, steps and slows it between batches, from any thread, without
+changing what it computes. `stop()` (from any thread) ends training between two batches; what was learned is kept,
 evaluated and saved. A loss that becomes NaN or infinite, or grows far beyond where it started,
 ends the run as "diverged" within a step, and the weights return to the last point where the loss
 was sane. With the same seed on the CPU, two runs produce the same losses.
@@ -25,15 +26,29 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, run_lock
+from . import checkpoints, diagnosis, run_lock
 from . import metrics as metrics_lib
 from .architecture import Architecture
 from .augment import random_crop_flip
 from .data import Dataset, Split, plan_split
 from .devices import resolve_device, resolve_precision
 from .errors import ConfigError, RunStoreError
-from .events import BATCH, END, EPOCH, START, BatchEvent, EndEvent, EpochEvent, Event, Progress, StartEvent
+from .events import (
+    BATCH,
+    END,
+    EPOCH,
+    LOSS,
+    START,
+    BatchEvent,
+    EndEvent,
+    EpochEvent,
+    Event,
+    LossPoint,
+    Progress,
+    StartEvent,
+)
 from .model import CNN, build_model
+from .pacing import PAUSED, Pace
 from .runs import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING, STOPPED, Run, RunStore, write_error
 from .settings import TrainSettings
 from .shapes import ShapeReport, check
@@ -47,6 +62,7 @@ EVAL_BATCH = 500  # images per evaluation step: bounded memory, few Python round
 MEMORY_FRACTION = 0.5  # refuse a run whose estimated memory exceeds this share of free RAM
 TERMINATED = "the training process was asked to end"  # SIGTERM: saved like Stop, resumable
 USER_STOPPED = "stopped by the user; what was learned so far is kept"
+LOSS_POINTS_PER_EPOCH = 100  # live loss points when running free; every batch at a demo pace
 
 
 # --- what a run will do, checked before it starts ------------------------------------------------------
@@ -231,6 +247,7 @@ class Tally:
     batches: int = 0
     images: int = 0
     correct: torch.Tensor | int = 0  # summed on the device: no extra sync per batch
+    losses: list[float] = field(default_factory=list)  # every batch's loss, for the history
     started: float = field(default_factory=time.perf_counter)
     ended: float | None = None
 
@@ -239,6 +256,7 @@ class Tally:
         return (self.ended or time.perf_counter()) - self.started
 
     def add(self, loss: float, images: int, correct: torch.Tensor | None = None) -> None:
+        self.losses.append(loss)
         self.loss_sum += loss
         self.weighted_loss += loss * images
         self.batches += 1
@@ -275,9 +293,11 @@ class Trainer:
         preset: str | None = None,
         max_batches: int | None = None,
         tuning: Tuning | None = None,
+        pace: Pace | None = None,
     ):
         """Check everything a run needs (see `plan`); raises before any work."""
         self.plan = plan(architecture, settings, dataset, strict, preset, max_batches)
+        self.pace = pace or Pace()
         self.store = store
         self.on_event = on_event
         self.on_progress = on_progress
@@ -320,6 +340,14 @@ class Trainer:
         if interrupted and not self._stop.is_set():
             self._stop_reason = interrupted
         self._stop.set()
+        self.pace.release()  # a paused run stops too
+
+    def control(self, command: str) -> None:
+        """Pause, resume, step or pace the run (pacing.Pace.command's words); "stop" stops it."""
+        if command.strip() == "stop":
+            self.stop()
+        else:
+            self.pace.command(command)
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -370,6 +398,7 @@ class Trainer:
         # Without augmentation every epoch sees the same pixels: normalise them once.
         prepared = net.prepare_inputs(images, p.dtype) if self.tuning.prepared_inputs and not s.augment else None
         log_points = {max(1, p.batches_per_epoch * k // s.logs_per_epoch) for k in range(1, s.logs_per_epoch + 1)}
+        stream_every = max(1, p.batches_per_epoch // LOSS_POINTS_PER_EPOCH)
         self._emit_start(len(images))
 
         status, message = COMPLETED, "training finished"
@@ -380,6 +409,7 @@ class Trainer:
             order = torch.randperm(len(images), generator=gens.shuffle).to(p.device)
             epoch_tally, interval = Tally(), Tally()
             for batch in range(1, p.batches_per_epoch + 1):
+                start += self.pace.wait(self._say_paused)  # a pause is not training time
                 if self._stop.is_set():
                     status, message = STOPPED, USER_STOPPED
                     break
@@ -399,6 +429,9 @@ class Trainer:
                     c.start_loss = loss_value
                 if not math.isfinite(loss_value) or loss_value > EXPLOSION_FACTOR * max(c.start_loss, 1e-3):
                     status, message = DIVERGED, EXPLODED
+                    interval.add(loss_value, len(idx))  # kept and drawn: where it exploded
+                    self._emit_loss(epoch, batch, loss_value, c.step + 1)
+                    self._emit_batch(epoch, batch, interval, optimizer, c, exploded=True)
                     break
                 if batch in log_points:  # these weights just gave a sane loss
                     good_weights = _snapshot(net.model)
@@ -413,11 +446,14 @@ class Trainer:
                 epoch_tally.add(loss_value, len(idx), (logits.argmax(1) == y).sum())
                 interval.add(loss_value, len(idx))
                 self._set_progress(epoch, batch, time.perf_counter() - start, c)
+                if self.pace.batches_per_second or batch % stream_every == 0 or batch in log_points:
+                    self._emit_loss(epoch, batch, loss_value, c.step)
                 if batch in log_points:
                     self._emit_batch(epoch, batch, interval, optimizer, c)
                     interval = Tally()
 
             epoch_tally.ended = time.perf_counter()  # the epoch's speed is its training loop alone
+            self.pace.epoch_ended()
             if status == DIVERGED:
                 net.model.load_state_dict(good_weights)
                 break
@@ -482,6 +518,9 @@ class Trainer:
             )
         )
 
+    def _say_paused(self) -> None:
+        self._publish({**self.progress, "status": PAUSED})
+
     def _publish(self, progress: Progress) -> None:
         self.progress = progress
         if self.on_progress is not None:
@@ -518,7 +557,12 @@ class Trainer:
         )
         self._emit(start, record=False)
 
-    def _emit_batch(self, epoch: int, batch: int, interval: Tally, optimizer, c: Counters) -> None:
+    def _emit_loss(self, epoch: int, batch: int, loss: float, step: int) -> None:
+        n = self.plan.batches_per_epoch
+        point = LossPoint(kind=LOSS, step=step, epoch_progress=epoch - 1 + batch / n, loss=_number(loss))
+        self._emit(point, record=False)
+
+    def _emit_batch(self, epoch: int, batch: int, interval: Tally, optimizer, c: Counters, exploded=False) -> None:
         n = self.plan.batches_per_epoch
         event = BatchEvent(
             kind=BATCH,
@@ -528,13 +572,16 @@ class Trainer:
             step=c.step,
             epoch_progress=epoch - 1 + batch / n,
             percent=int(100 * batch / n),
-            train_loss=interval.loss_sum / interval.batches,
+            train_loss=_number(interval.loss_sum / interval.batches),
             seconds=interval.seconds(),
-            elapsed=self.progress["elapsed"],
-            eta=self.progress["eta"],
+            elapsed=self.progress.get("elapsed", 0.0),
+            eta=self.progress.get("eta", 0.0),
             images_per_second=c.images_per_second,
             learning_rate=optimizer.param_groups[0]["lr"],
+            losses=[_number(v) for v in interval.losses],
         )
+        if exploded:
+            event["exploded"] = True
         self._emit(event)
         self._heartbeat(c.epoch)
 
@@ -555,6 +602,13 @@ class Trainer:
             images_per_second=c.images_per_second,
             epoch_images_per_second=tally.images / seconds if seconds else 0.0,
         )
+        accuracy = c.val_accuracy if c.val_accuracy is not None else event["train_accuracy"]
+        if complete and (
+            note := diagnosis.not_learning(
+                accuracy, event["train_loss"], self.plan.dataset.num_classes, self.plan.settings
+            )
+        ):
+            event["note"] = note
         self._emit(event)
 
     def _heartbeat(self, epochs_completed: int) -> None:
@@ -634,6 +688,11 @@ class Trainer:
         except OSError:
             pass  # the disk that refused the run refuses its status too
         return result
+
+
+def _number(value: float) -> float | None:
+    """A loss as events carry it: None where it is not a number (JSON has no NaN or infinity)."""
+    return value if math.isfinite(value) else None
 
 
 def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:

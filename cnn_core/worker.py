@@ -3,9 +3,10 @@
 It first gets ready (imports PyTorch and what its optimizers load on first use; docs/benchmarks.md has the time),
 so the app can start one before the user asks for a run and keep it waiting. Then it reads one
 JSON line on stdin (architecture, settings, data set name or path, runs folder, or a
-run to resume), trains, and writes JSON lines on stdout: {"type": "event" | "progress" |
-"result" | "error", "data": ...}. A later "stop" line on stdin stops the run after the current
-batch. Training here runs on the process's main thread, where PyTorch is fastest.
+run to resume, a demo pace), trains, and writes JSON lines on stdout: {"type": "event" |
+"progress" | "result" | "error", "data": ...}. Later lines on stdin control the run: "stop" stops
+it after the current batch; "pause", "resume", "step N", "step epoch", "pace N" pace it (pacing.py).
+Training here runs on the process's main thread, where PyTorch is fastest.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from .architecture import Architecture
 from .datasets import load_dataset
 from .errors import CnnCoreError
+from .pacing import Pace
 from .runs import Run, RunStore
 from .settings import TrainSettings
 from .storage import json_safe
@@ -63,6 +65,7 @@ def main() -> int:
         on_event = lambda event: _send("event", event)
         if spec.get("resume"):  # as the run's one writer: refused while another process trains it
             trainer = Trainer.resume(Run(spec["resume"]), dataset, on_event=on_event)
+            trainer.pace = Pace(spec.get("pace"))
         else:
             trainer = Trainer(
                 Architecture.from_dict(spec["architecture"]),
@@ -71,16 +74,20 @@ def main() -> int:
                 store=RunStore(spec["runs_dir"]) if spec.get("runs_dir") else None,
                 on_event=on_event,
                 preset=spec.get("preset"),
+                pace=Pace(spec.get("pace")),
             )
     except Exception as error:  # reported to the page as a message; details in the server log
         logging.getLogger(__name__).exception("the training process could not start")
         _send("error", str(error))
         return 1
 
-    def listen() -> None:  # "stop" on stdin: the user's Stop; stdin closed: the app went away
+    def listen() -> None:  # a line on stdin: the user's Stop, Pause...; stdin closed: the app went away
         for line in sys.stdin:
+            try:
+                trainer.control(line)
+            except CnnCoreError as error:
+                logging.getLogger(__name__).warning("ignored %r: %s", line.strip(), error)
             if line.strip() == "stop":
-                trainer.stop()
                 return
         trainer.stop(interrupted=APP_STOPPED)
 

@@ -7,6 +7,7 @@ import pytest
 from conftest import cli
 
 from cnn_core.cli import build_parser, option_name
+from cnn_core.runs import RunStore
 from cnn_core.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,14 @@ def test_huge_learning_rate_diverges_with_exit_3(tmp_path):
     result = json.loads(out.stdout)
     assert result["status"] == "diverged"
     assert "lower the learning rate" in result["message"]
+    # The run's folder keeps every loss up to and including the one that exploded.
+    history = RunStore(tmp_path).get(Path(result["run_dir"]).name).history()
+    rows = [row for row in history if row["kind"] == "batch"]
+    assert rows and rows[-1].get("exploded") is True
+    losses = [v for row in rows for v in row["losses"]]
+    assert len(losses) == rows[-1]["step"] + 1  # every step taken, and the batch that exploded
+    last = losses[-1]
+    assert last is None or last > 10 * losses[0]  # not a number, or far beyond where it started
 
 
 def test_arch_file_is_used_and_a_broken_one_is_explained(tmp_path):

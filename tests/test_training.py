@@ -2,6 +2,7 @@
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from cnn_core.errors import ArchitectureError, ConfigError
 from cnn_core.presets import PRESETS
 from cnn_core.runs import RunStore
 from cnn_core.settings import TrainSettings
+from cnn_core.textlog import event_lines
 from cnn_core.training import EXPLODED, Trainer
 
 SEED = PRESETS["tutorial"].architecture
@@ -33,9 +35,14 @@ def test_one_epoch_learns_and_reports_in_the_tutorials_shape(tiny_data):
     events = []
     settings = TrainSettings(epochs=1, learning_rate=0.003)
     result = Trainer(SEED, settings, tiny_data, on_event=events.append).run()
-    kinds = [e["kind"] for e in events]
+    kinds = [e["kind"] for e in events if e["kind"] != "loss"]
     assert kinds == ["start"] + ["batch"] * 10 + ["epoch", "end"]
     assert [e["percent"] for e in events if e["kind"] == "batch"][-1] == 100
+    # Every batch's loss is kept in the history, and each was also sent live as it happened.
+    batches = 15  # 480 training images at batch 32
+    kept = [v for e in events if e["kind"] == "batch" for v in e["losses"]]
+    live = [e["loss"] for e in events if e["kind"] == "loss"]
+    assert len(kept) == batches and kept == live
     assert result.status == "completed" and result.epochs_completed == 1
     assert result.split == {"train": 480, "val": 120, "test": 200, "notes": events[0]["notes"]}
     assert result.test_accuracy > 0.3  # chance is 0.1
@@ -105,6 +112,37 @@ def test_stop_from_another_thread(tiny_data):
     assert not thread.is_alive()
     assert results[0].status == "stopped"
     assert results[0].test_accuracy is not None
+
+
+@pytest.mark.parametrize("learning_rate", [1.0, 10.0])
+def test_an_explosion_keeps_every_loss_and_marks_where(tiny_data, tmp_path, learning_rate):
+    """The demo's explosion draws something: every loss up to the one that exploded is in the
+    history (live too), the last batch row says it exploded, and the log names the batch."""
+    seen = []
+    result = Trainer(
+        SEED,
+        TrainSettings(learning_rate=learning_rate, epochs=3),
+        tiny_data,
+        store=RunStore(tmp_path),
+        on_event=seen.append,
+    ).run()
+    assert result.status == "diverged"
+    rows = [row for row in result.history if row["kind"] == "batch"]
+    assert rows[-1]["exploded"] is True and rows[-1]["losses"]
+    assert [v for row in rows for v in row["losses"]] == [e["loss"] for e in seen if e["kind"] == "loss"]
+    assert any("The loss exploded at epoch" in line for e in seen for line in event_lines(e))
+    saved = RunStore(tmp_path).get(Path(result.run_dir).name).history()
+    assert saved == result.history
+
+
+def test_a_network_stuck_at_chance_says_so_after_an_epoch(tiny_data):
+    seen = []
+    Trainer(SEED, TrainSettings(learning_rate=1e-7, epochs=1), tiny_data, on_event=seen.append).run()
+    epoch = next(e for e in seen if e["kind"] == "epoch")
+    assert "not learning" in epoch["note"] and "learning rate between 0.0003 and 0.003" in epoch["note"]
+    learned = []
+    Trainer(SEED, TrainSettings(learning_rate=0.003, epochs=1), tiny_data, on_event=learned.append).run()
+    assert "note" not in next(e for e in learned if e["kind"] == "epoch")
 
 
 def test_a_huge_learning_rate_is_caught_and_the_last_good_weights_kept(tiny_data, tmp_path):
