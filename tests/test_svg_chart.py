@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from cnn_core.curves import curves
 from pages import common
 from pages.common.svg_chart import MAX_POINTS, Series, bar_chart, line_chart, nice_ceiling, nice_ticks, thin
 
@@ -71,17 +72,20 @@ def test_missing_and_non_finite_values_leave_gaps():
 
 
 def test_markers_are_drawn_for_epoch_series_only():
-    history = [{"kind": "batch", "epoch_progress": i / 10, "train_loss": 2 - i / 20} for i in range(1, 21)]
+    history = [  # more batch points than a chart marks with dots
+        {"kind": "batch", "epoch": 1 + (i - 1) // 20, "epoch_progress": i / 20, "train_loss": 2 - i / 40}
+        for i in range(1, 41)
+    ]
     history += [
         {"kind": "epoch", "epoch_progress": e, "val_loss": 1.5, "train_accuracy": 0.4, "val_accuracy": 0.35}
         for e in (1, 2)
     ]
-    loss, accuracy = common.live_charts(history, epochs=5)
+    loss, accuracy = common.live_charts(curves(history), epochs=5)
     root = parse(loss)
     # Two validation points, plus the legend's dot for the validation series.
     assert len(list(root.iter(f"{SVG}circle"))) == 2 + 1
     texts = [t.text for t in root.iter(f"{SVG}text")]
-    assert "training loss (every 10% of an epoch)" in texts and "validation loss (each epoch)" in texts
+    assert "training loss (mean per 10%)" in texts and "validation loss" in texts
     root = parse(accuracy)
     to_px, to_py = axis_maps(root)
     train, val = polylines(root)
@@ -90,7 +94,7 @@ def test_markers_are_drawn_for_epoch_series_only():
 
 
 def test_a_run_without_points_yet_still_draws_its_axes():
-    loss, accuracy = common.live_charts([], epochs=3)
+    loss, accuracy = common.live_charts(curves([]), epochs=3)
     for svg in (loss, accuracy):
         root = parse(svg)
         assert polylines(root) == [] and len(list(root.iter(f"{SVG}text"))) > 5

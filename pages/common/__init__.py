@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from cnn_core.curves import curves
+from cnn_core.curves import Curves, curves
 from cnn_core.data import Dataset
 from cnn_core.datasets import DESCRIPTIONS, IMPORTED, data_dir, find_import, is_ready, load_dataset
 from cnn_core.errors import CnnCoreError
@@ -25,7 +25,7 @@ from cnn_core.jobs import JobRegistry
 from cnn_core.runs import RunStore, TrainedOn, control_hash, default_root
 
 from . import state
-from .svg_chart import Series, line_chart
+from .svg_chart import MARK_COLOUR, Mark, Series, line_chart
 
 # The page scripts live in pages/views/. Streamlit treats any *.py directly in pages/ as an
 # old-style page and runs it without app.py on a server's first visit by a deep link; the files
@@ -39,7 +39,7 @@ PAGES = {
     "runs": "pages/views/runs.py",
     "convolution": "pages/views/convolution.py",
 }
-COLOURS = {"train": "#1f77b4", "val": "#d9480f", "test": "#2b8a3e"}
+COLOURS = {"train": "#1f77b4", "batch": "#a5c8e4", "val": "#d9480f", "test": "#2b8a3e"}
 FONT = {"size": 16}
 
 
@@ -281,18 +281,18 @@ def style_figure(fig: go.Figure, title: str = "", x: str = "", y: str = "", heig
     return fig
 
 
-def loss_series(history: list[dict]) -> list[Series]:
-    """The loss curves of a run's history: what both the live and the interactive chart draw."""
-    c = curves(history)
-    out = [Series("training loss (every 10% of an epoch)", COLOURS["train"], c.batch_x, c.batch_loss)]
+def loss_series(c: Curves) -> list[Series]:
+    """The loss curves of a run: what both the live and the interactive chart draw."""
+    few = len(c.step_x) <= 30  # a run that ended within a few batches (an explosion): each one a dot
+    out = [Series("each batch", COLOURS["batch"], c.step_x, c.step_loss, 2.5 if few else 1.2, markers=few)]
+    out.append(Series("training loss (mean per 10%)", COLOURS["train"], c.batch_x, c.batch_loss, 2.5))
     if any(v is not None for v in c.val_loss):
-        out.append(Series("validation loss (each epoch)", COLOURS["val"], c.epoch_x, c.val_loss, 3, markers=True))
+        out.append(Series("validation loss", COLOURS["val"], c.epoch_x, c.val_loss, 3, markers=True))
     return out
 
 
-def accuracy_series(history: list[dict]) -> list[Series]:
+def accuracy_series(c: Curves) -> list[Series]:
     """Training and validation accuracy (%) after each epoch."""
-    c = curves(history)
     out = []
     for name, values, colour in (("training", c.train_accuracy, "train"), ("validation", c.val_accuracy, "val")):
         if name == "validation" and all(v is None for v in values):
@@ -301,7 +301,16 @@ def accuracy_series(history: list[dict]) -> list[Series]:
     return out
 
 
-def _figure(series: list[Series], title: str, x: str, y: str) -> go.Figure:
+def explosion_marks(c: Curves) -> list[Mark]:
+    """ "The loss exploded here", where it did."""
+    if c.exploded is None:
+        return []
+    e = c.exploded
+    value = "not a number" if e.loss is None else f"{e.loss:.3g}"
+    return [Mark(e.x, e.loss, f"the loss exploded here (epoch {e.epoch}, batch {e.batch}: {value})")]
+
+
+def _figure(series: list[Series], title: str, x: str, y: str, marks: list[Mark] = ()) -> go.Figure:
     fig = go.Figure()
     for s in series:
         fig.add_scatter(
@@ -312,26 +321,55 @@ def _figure(series: list[Series], title: str, x: str, y: str) -> go.Figure:
             line={"color": s.colour, "width": s.width},
             marker={"size": 9},
         )
+    right = max((max(s.x) for s in series if len(s.x)), default=1.0)
+    for mark in marks:
+        # The label sits below and beside its point, on the side with room, so no edge cuts it.
+        left_half = mark.x <= right / 2
+        fig.add_annotation(
+            x=mark.x,
+            y=mark.y,
+            text=mark.label.replace(" (", "<br>("),
+            showarrow=True,
+            arrowcolor=MARK_COLOUR,
+            ax=30 if left_half else -30,
+            ay=60,
+            xanchor="left" if left_half else "right",
+            align="left" if left_half else "right",
+            font={"color": MARK_COLOUR},
+        )
     return style_figure(fig, title, x, y)
 
 
 def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
-    return _figure(loss_series(history), title, "epoch", "cross-entropy loss")
+    c = curves(history)
+    limit = c.loss_limit()
+    marks = [Mark(m.x, limit if m.y is None or m.y > limit else m.y, m.label) for m in explosion_marks(c)]
+    fig = _figure(loss_series(c), title, "epoch", "cross-entropy loss", marks)
+    if limit is not None:  # the losses before the explosion stay readable; the explosion goes off the top
+        fig.update_yaxes(range=[0, limit])
+    return fig
 
 
 def accuracy_figure(history: list[dict], title: str = "Accuracy") -> go.Figure:
-    return _figure(accuracy_series(history), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
+    return _figure(accuracy_series(curves(history)), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
 
 
-def live_charts(history: list[dict], epochs: int) -> tuple[str, str]:
+def live_charts(c: Curves, epochs: int) -> tuple[str, str]:
     """The loss and accuracy charts of a run still training, as SVG pictures (see svg_chart): the
     x axis spans the whole run, so the curves fill it as the run goes."""
+    limit = c.loss_limit()
     return (
         line_chart(
-            loss_series(history), title="Loss", x_title="epoch", y_title="cross-entropy loss", x_range=(0, epochs)
+            loss_series(c),
+            title="Loss",
+            x_title="epoch",
+            y_title="cross-entropy loss",
+            x_range=(0, epochs),
+            y_range=(0, limit) if limit is not None else None,
+            marks=explosion_marks(c),
         ),
         line_chart(
-            accuracy_series(history),
+            accuracy_series(c),
             title="Accuracy",
             x_title="epoch",
             y_title="accuracy (%)",

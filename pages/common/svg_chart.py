@@ -24,6 +24,16 @@ MAX_MARKERS = 60  # series with more points than this are drawn without dots
 BAR_HEIGHT = 260  # a bar chart is lower: it sits under its own heading, with no legend
 
 
+MARK_COLOUR = "#c92a2a"
+
+
+@dataclass(frozen=True)
+class Mark:
+    x: float
+    y: float | None  # None (or not finite): at the top of the chart
+    label: str
+
+
 @dataclass(frozen=True)
 class Series:
     name: str
@@ -148,9 +158,11 @@ def line_chart(
     y_title: str,
     x_range: tuple[float, float],
     y_range: tuple[float, float] | None = None,
+    marks: Sequence[Mark] = (),
 ) -> str:
     """An SVG line chart, as text for st.image. Without y_range the y axis runs from 0 (or the
-    lowest value, if negative) to a round value at or above the highest."""
+    lowest value, if negative) to a round value at or above the highest; with it, values beyond
+    it are drawn at its edge. `marks` are labelled points ("the loss exploded here")."""
     segments = [_segments(s) for s in series]
     values = [y for segs in segments for seg in segs for _, y in seg]
     if y_range is None:
@@ -178,6 +190,12 @@ def line_chart(
             )
             if s.markers and len(seg) <= MAX_MARKERS:
                 out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{s.colour}"/>' for x, y in seg)
+    for mark in marks:
+        x, y = sx(mark.x), sy(y1 if mark.y is None or not math.isfinite(mark.y) else mark.y)
+        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="none" stroke="{MARK_COLOUR}" stroke-width="3"/>')
+        anchor = "end" if x > LEFT + (WIDTH - LEFT - RIGHT) * 0.6 else "start"
+        shift = -14 if anchor == "end" else 14
+        out.append(_text(x + shift, y + 24, mark.label, f' text-anchor="{anchor}" fill="{MARK_COLOUR}" font-size="18"'))
     # The legend, in a row under the axis title.
     x = LEFT
     for s in series:

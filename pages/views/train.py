@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core import events
+from cnn_core.curves import curves
 from cnn_core.data import plan_split
 from cnn_core.datasets import (
     DESCRIPTIONS,
@@ -34,6 +35,10 @@ from pages.common.settings_widgets import settings_widgets
 # scripts/app_speed.py, docs/benchmarks.md); every two seconds halves that cost against one a
 # second and still moves visibly.
 LIVE_SECONDS = 2.0
+DEMO_SECONDS = 0.25  # at a demo pace the run waits anyway: redraw four times a second
+# Speeds a presenter can pick, slowest first, in batches a second; FREE trains as fast as it goes.
+FREE = 0
+PACES = [2, 5, 10, 20, 50, FREE]
 SAMPLE_SIZES = ("train_samples", "val_samples", "test_samples")
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
 
@@ -342,6 +347,7 @@ with setup:
                 common.store(),
                 preset=preset if preset in PRESETS else None,
                 owner=common.owner(),
+                pace=st.session_state.get("w_pace") or None,
             )
         except ArchitectureError as error:
             st.error(f"The network cannot train on this data: {error}. Fix it on the Architecture page.")
@@ -368,12 +374,20 @@ def draw_progress() -> None:
         return
     if current.running:
         plan, p = current.plan, current.progress
-        text = (
+        where = (
             f"Epoch {p.get('epoch', 1)} of {p.get('epochs', plan.settings.epochs)} · batch {p.get('batch', 0)} of "
-            f"{p.get('batches', plan.batches_per_epoch)} · {p.get('images_per_second', 0):,.0f} images/s · "
-            f"elapsed {fmt_seconds(p.get('elapsed'))} · about {fmt_seconds(p.get('eta'))} left"
+            f"{p.get('batches', plan.batches_per_epoch)}"
         )
-        st.progress(min(1.0, p.get("fraction", 0.0)), text=text if p.get("status") == "running" else "Starting...")
+        if current.paused:
+            text = f"Paused after {where.lower()}: press Resume, or Step to go on one batch at a time"
+        elif p.get("status") == "running":
+            text = (
+                f"{where} · {p.get('images_per_second', 0):,.0f} images/s · "
+                f"elapsed {fmt_seconds(p.get('elapsed'))} · about {fmt_seconds(p.get('eta'))} left"
+            )
+        else:
+            text = "Starting..."
+        st.progress(min(1.0, p.get("fraction", 0.0)), text=text)
     elif st.session_state.get("following") == current.id:
         del st.session_state["following"]  # finished since the last poll: stop polling
         if current.run_id is not None:
@@ -417,23 +431,68 @@ def draw_charts() -> None:
     plan = current.plan
     reported = current.events_since(0)
     history = [e for e in reported if e["kind"] in events.HISTORY_KINDS]
+    c = curves(history, live=reported)
+    for note in c.notes:  # "the network is not learning: ..."
+        st.warning(note[:1].upper() + note[1:], icon=":material/warning:")
     if current.running:
         # Pictures while it trains: a few milliseconds of the browser's CPU per redraw instead of
         # Plotly's tens of milliseconds per chart, taken from the run on a 2-core machine (see svg_chart).
-        for chart in common.live_charts(history, plan.settings.epochs):
+        for chart in common.live_charts(c, plan.settings.epochs):
             st.image(chart, width="stretch")
     else:
         st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
-        st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
+        if c.epoch_x:
+            st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
+        else:
+            st.caption("No epoch ended, so there is no accuracy to draw.")
     with st.expander("Training log (the tutorial's format)"):
-        lines = [line for e in reported for line in event_lines(e)]
+        lines = [line for e in reported if e["kind"] != events.LOSS for line in event_lines(e)]
         if current.running and len(lines) > 30:  # while it runs, the latest lines: cheap to redraw
             lines = ["...", *lines[-30:]]
         st.code("\n".join(header_lines(plan.settings, plan.log_info()) + lines), language=None)
 
 
+def pace_label(pace: int) -> str:
+    return "as fast as it goes" if pace == FREE else f"{pace} batches a second"
+
+
+def on_pace_change(job) -> None:
+    if job is not None and job.running:
+        pace = st.session_state["w_pace"]
+        job.control("pace off" if pace == FREE else f"pace {pace}")
+
+
+def pace_controls(job) -> None:
+    """Pause or resume, step one batch or one epoch, stop: beside the chart they act on."""
+    # Two by two: four in a row are cut to their first letter in a projector's narrow column.
+    (a, b), (c, d) = st.columns(2), st.columns(2)
+    if job.paused:
+        a.button("Resume", icon=":material/play_arrow:", on_click=job.control, args=("resume",), key=f"resume_{job.id}",
+                 help="Train on from here, at the speed chosen above.", width="stretch")  # fmt: skip
+    else:
+        a.button("Pause", icon=":material/pause:", on_click=job.control, args=("pause",), key=f"pause_{job.id}",
+                 help="Hold the run after this batch; nothing is lost.", width="stretch")  # fmt: skip
+    b.button("Step", icon=":material/skip_next:", on_click=job.control, args=("step 1",), key=f"step_{job.id}",
+             help="Train one batch, then pause.", width="stretch")  # fmt: skip
+    c.button("Epoch", icon=":material/fast_forward:", on_click=job.control, args=("step epoch",),
+             key=f"epoch_{job.id}", help="Train to the end of this epoch, then pause.", width="stretch")  # fmt: skip
+    d.button("Stop", icon=":material/stop:", on_click=job.stop, key=f"stop_{job.id}",
+             help="Ends the run after the current batch and keeps what it learned.", width="stretch")  # fmt: skip
+
+
 with live:
     st.subheader("Live")
+    st.session_state.setdefault("w_pace", FREE)
+    st.select_slider(
+        "Speed",
+        PACES,
+        key="w_pace",
+        format_func=pace_label,
+        on_change=on_pace_change,
+        args=(job,),
+        help="A demo pace lets a room watch the network learn: a 3-epoch run on the sample takes a minute at "
+        "10 batches a second. The result is the same at every speed.",
+    )
     if job is None:
         st.info("Press **Start training**: the loss curves appear here within seconds.", icon=":material/monitoring:")
         # A tab that lost its session (closed and reopened) can pick up a run that is still going.
@@ -450,13 +509,7 @@ with live:
             # a second after every update and took half the browser's share of the CPU.
             st.html(f"<style>{NO_PROGRESS_SLIDE}</style>")
             if common.can_control(job.owner):
-                st.button(
-                    "Stop",
-                    icon=":material/stop:",
-                    on_click=job.stop,
-                    key=f"stop_{job.id}",
-                    help="Ends the run after the current batch and keeps what it learned.",
-                )
+                pace_controls(job)
             else:
                 st.caption(common.WATCH_ONLY)
         for note in job.plan.split.notes:
@@ -464,7 +517,8 @@ with live:
         if job.running:
             # Only what changes is in the fragment: the less each redraw touches, the less CPU
             # the browser takes from the run.
-            st.fragment(run_every=LIVE_SECONDS)(draw_live)()
+            demo = st.session_state.get("w_pace", FREE) != FREE or job.paused
+            st.fragment(run_every=DEMO_SECONDS if demo else LIVE_SECONDS)(draw_live)()
         else:
             draw_progress()
             draw_outcome(job)
