@@ -10,6 +10,9 @@ in a run's history.jsonl, and are drawn by pages. Their keys are declared here a
               their mean, speed, ETA; and at once when the loss explodes (`exploded`)
     epoch     after each epoch: train loss and accuracy, validation loss and accuracy, and a
               plain note when the network is not learning
+    snapshot  before the first batch, at every report and after every epoch (about twice a second
+              at a demo pace): the network's guesses for a fixed strip of test pictures and its
+              first layer's filters, so a page can show them change as it learns
     end       once: final status and message, validation and test results
 
 `Progress` is the snapshot a page polls between events. Batch and epoch events are the history
@@ -23,7 +26,7 @@ import types
 import typing
 from typing import Any, Literal, NotRequired, Required, TypedDict
 
-START, LOSS, BATCH, EPOCH, END = "start", "loss", "batch", "epoch", "end"
+START, LOSS, BATCH, EPOCH, SNAPSHOT, END = "start", "loss", "batch", "epoch", "snapshot", "end"
 HISTORY_KINDS = (BATCH, EPOCH)
 
 
@@ -83,6 +86,21 @@ class EpochEvent(TypedDict, total=False):
     note: str  # in plain words, when something is wrong ("the network is not learning: ...")
 
 
+class Guess(TypedDict):
+    index: int  # the picture's index among the data set's test images
+    label: int  # its true class
+    guess: int  # the class the network gives it now
+    confidence: float  # the network's probability for that class
+
+
+class SnapshotEvent(TypedDict):
+    kind: Literal["snapshot"]
+    step: int
+    epoch_progress: float
+    strip: list[Guess]
+    filters: list | None  # the first convolution's weights (out, in, k, k) as nested lists; None without one
+
+
 class EndEvent(TypedDict):
     kind: Literal["end"]
     status: str
@@ -109,7 +127,7 @@ class Progress(TypedDict, total=False):
     images_per_second: float
 
 
-Event = StartEvent | LossPoint | BatchEvent | EpochEvent | EndEvent
+Event = StartEvent | LossPoint | BatchEvent | EpochEvent | SnapshotEvent | EndEvent
 HistoryRow = BatchEvent | EpochEvent
 ROWS: dict[str, type] = {BATCH: BatchEvent, EPOCH: EpochEvent}
 

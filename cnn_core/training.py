@@ -38,13 +38,16 @@ from .events import (
     END,
     EPOCH,
     LOSS,
+    SNAPSHOT,
     START,
     BatchEvent,
     EndEvent,
     EpochEvent,
     Event,
+    Guess,
     LossPoint,
     Progress,
+    SnapshotEvent,
     StartEvent,
 )
 from .model import CNN, build_model
@@ -63,6 +66,8 @@ MEMORY_FRACTION = 0.5  # refuse a run whose estimated memory exceeds this share 
 TERMINATED = "the training process was asked to end"  # SIGTERM: saved like Stop, resumable
 USER_STOPPED = "stopped by the user; what was learned so far is kept"
 LOSS_POINTS_PER_EPOCH = 100  # live loss points when running free; every batch at a demo pace
+STRIP_SIZE = 10  # fixed test pictures whose guesses a page shows changing as the network learns
+SNAPSHOTS_PER_SECOND = 2  # at a demo pace
 
 
 # --- what a run will do, checked before it starts ------------------------------------------------------
@@ -309,6 +314,7 @@ class Trainer:
         self._stop_reason: str | None = None
         self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
         self._val: tuple[torch.Tensor, torch.Tensor] | None = None  # validation images and labels
+        self._strip: torch.Tensor | None = None  # the test pictures whose guesses snapshots show
 
     @classmethod
     def resume(cls, run: Run, dataset: Dataset, *, on_event: Callable[[Event], None] | None = None) -> Trainer:
@@ -400,6 +406,7 @@ class Trainer:
         log_points = {max(1, p.batches_per_epoch * k // s.logs_per_epoch) for k in range(1, s.logs_per_epoch + 1)}
         stream_every = max(1, p.batches_per_epoch // LOSS_POINTS_PER_EPOCH)
         self._emit_start(len(images))
+        self._emit_snapshot(net, c.step, float(c.epoch))  # the untrained network: random filters, random guesses
 
         status, message = COMPLETED, "training finished"
         good_weights = _snapshot(net.model)  # where to return to if the loss explodes
@@ -451,6 +458,9 @@ class Trainer:
                 if batch in log_points:
                     self._emit_batch(epoch, batch, interval, optimizer, c)
                     interval = Tally()
+                rate = self.pace.batches_per_second
+                if batch in log_points or (rate and c.step % max(1, round(rate / SNAPSHOTS_PER_SECOND)) == 0):
+                    self._emit_snapshot(net, c.step, epoch - 1 + batch / p.batches_per_epoch)
 
             epoch_tally.ended = time.perf_counter()  # the epoch's speed is its training loop alone
             self.pace.epoch_ended()
@@ -464,6 +474,7 @@ class Trainer:
             c.epoch = epoch if status == COMPLETED else c.epoch
             c.elapsed = time.perf_counter() - start
             self._emit_epoch(epoch, status == COMPLETED, epoch_tally, c, len(images))
+            self._emit_snapshot(net, c.step, epoch - 1 + epoch_tally.images / len(images))
             if status == COMPLETED:
                 self._checkpoint(net, optimizer, scheduler, gens, c)
             self._heartbeat(c.epoch)
@@ -556,6 +567,32 @@ class Trainer:
             settings=p.settings.to_dict(),
         )
         self._emit(start, record=False)
+
+    def _emit_snapshot(self, net: TunedCNN, step: int, epoch_progress: float) -> None:
+        """The strip's guesses and the first filters now. An evaluation-mode forward pass of a few
+        pictures: it changes nothing training uses (no batch-norm statistics, no random numbers)."""
+        if self.on_event is None:
+            return  # nobody watching (the command line, the benchmark): nothing to compute
+        p = self.plan
+        if self._strip is None:
+            self._strip = strip_indices(p.dataset.test_labels[p.split.test], STRIP_SIZE, p.dataset.num_classes)
+            self._strip = p.split.test[self._strip]
+        images = p.dataset.test_images[self._strip].to(p.device)
+        was_training = net.training
+        net.eval()
+        with torch.no_grad(), torch.autocast(p.device.type, dtype=p.dtype, enabled=p.dtype != torch.float32):
+            probabilities = net(images.float().div_(255)).float().softmax(1).cpu()
+        net.train(was_training)
+        confidence, guess = probabilities.max(1)
+        labels = p.dataset.test_labels[self._strip]
+        strip = [
+            Guess(index=int(i), label=int(y), guess=int(g), confidence=float(c))
+            for i, y, g, c in zip(self._strip, labels, guess, confidence, strict=True)
+        ]
+        conv = next((layer for layer in net.model.layers if isinstance(layer, torch.nn.Conv2d)), None)
+        filters = conv.weight.detach().float().cpu().tolist() if conv is not None else None
+        event = SnapshotEvent(kind=SNAPSHOT, step=step, epoch_progress=epoch_progress, strip=strip, filters=filters)
+        self._emit(event, record=False)
 
     def _emit_loss(self, epoch: int, batch: int, loss: float, step: int) -> None:
         n = self.plan.batches_per_epoch
@@ -688,6 +725,18 @@ class Trainer:
         except OSError:
             pass  # the disk that refused the run refuses its status too
         return result
+
+
+def strip_indices(labels: torch.Tensor, count: int, classes: int) -> torch.Tensor:
+    """Positions of `count` pictures for the strip: the first of each class in turn (one of every
+    class before a second of any), so the strip shows as many classes as it can."""
+    chosen: list[int] = []
+    by_class = [torch.nonzero(labels == k).flatten().tolist() for k in range(classes)]
+    for rank in range(max((len(c) for c in by_class), default=0)):
+        for positions in by_class:
+            if rank < len(positions) and len(chosen) < count:
+                chosen.append(positions[rank])
+    return torch.tensor(chosen, dtype=torch.long)
 
 
 def _number(value: float) -> float | None:

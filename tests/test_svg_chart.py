@@ -182,3 +182,20 @@ def test_bars_stand_on_zero_and_reach_their_values_on_the_axis():
 def test_a_layer_of_zeros_still_draws_an_axis():
     root = parse(bar_chart([0.0] * 64, title="t", x_title="unit", y_title="value"))
     assert [r.get("height") for r in list(root.iter(f"{SVG}rect"))[1:]] == ["0.0"] * 64
+
+
+def test_the_picture_strip_captions_every_picture_in_its_colour():
+    import io
+
+    from PIL import Image
+
+    from pages.common.svg_chart import MARK_COLOUR, picture_strip
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "white").save(buffer, format="PNG")
+    svg = picture_strip([buffer.getvalue()] * 7, [f"cat\n{i}0%" for i in range(7)], [True, False] * 3 + [True])
+    root = parse(svg)
+    assert len(list(root.iter(f"{SVG}image"))) == 7
+    texts = list(root.iter(f"{SVG}text"))
+    assert [t.text for t in texts][:4] == ["cat", "00%", "cat", "10%"]
+    assert texts[0].get("fill") != MARK_COLOUR and texts[2].get("fill") == MARK_COLOUR  # right, then wrong

@@ -8,6 +8,7 @@ the running job's id also in the URL so a reloaded tab finds it again.
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from PIL import Image
 
 from cnn_core.curves import Curves, curves
 from cnn_core.data import Dataset
@@ -25,7 +27,7 @@ from cnn_core.jobs import JobRegistry
 from cnn_core.runs import RunStore, TrainedOn, control_hash, default_root
 
 from . import state
-from .svg_chart import MARK_COLOUR, Mark, Series, line_chart
+from .svg_chart import MARK_COLOUR, Mark, Series, line_chart, picture_strip
 
 # The page scripts live in pages/views/. Streamlit treats any *.py directly in pages/ as an
 # old-style page and runs it without app.py on a server's first visit by a deep link; the files
@@ -377,6 +379,18 @@ def live_charts(c: Curves, epochs: int) -> tuple[str, str]:
             y_range=(0, 100),
         ),
     )
+
+
+def guess_strip(dataset: Dataset, snapshot: dict) -> str:
+    """The snapshot's fixed test pictures with the network's current guess and confidence."""
+    pictures, captions, right = [], [], []
+    for g in snapshot["strip"]:
+        buffer = io.BytesIO()
+        Image.fromarray(to_image(dataset.test_images[g["index"]])).save(buffer, format="PNG")
+        pictures.append(buffer.getvalue())
+        captions.append(f"{dataset.classes[g['guess']]}\n{100 * g['confidence']:.0f}%")
+        right.append(g["guess"] == g["label"])
+    return picture_strip(pictures, captions, right)
 
 
 def probabilities_figure(probabilities: torch.Tensor, classes: tuple[str, ...], title: str = "What the network thinks"):

@@ -11,6 +11,7 @@ page's bars were Vega-Lite charts, slow to draw the first time for the same reas
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,5 +243,36 @@ def bar_chart(values: Sequence[float], *, title: str, x_title: str, y_title: str
                 f'height="{bottom - top:.1f}" fill="{colour}"/>'
             )
     out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="#9a9aa6"/>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def picture_strip(pictures: Sequence[bytes], captions: Sequence[str], right: Sequence[bool], columns: int = 5) -> str:
+    """Small PNG pictures in rows, each with a two-line caption under it ("cat" / "87%"), green
+    where the network is right and red where it is wrong, as one SVG for st.image."""
+    cell_w = WIDTH / columns
+    size, text = cell_w * 0.56, 34  # large captions: the picture is scaled down in a narrow column
+    rows = math.ceil(len(pictures) / columns)
+    cell_h = size + 2 * text + 14
+    height = int(rows * cell_h) + 8
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="30">',
+        "<title>What the network says about these test pictures now</title>",
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+    ]
+    for i, (png, caption, ok) in enumerate(zip(pictures, captions, right, strict=True)):
+        row, column = divmod(i, columns)
+        x, y = column * cell_w + (cell_w - size) / 2, row * cell_h + 8
+        data = base64.b64encode(png).decode()
+        out.append(
+            f'<image x="{x:.1f}" y="{y:.1f}" width="{size:.1f}" height="{size:.1f}" style="image-rendering:pixelated" '
+            f'href="data:image/png;base64,{data}"/>'
+        )
+        colour = "#2b8a3e" if ok else MARK_COLOUR
+        centre = column * cell_w + cell_w / 2
+        first, _, second = caption.partition("\n")
+        out.append(_text(centre, y + size + text, first, f' text-anchor="middle" fill="{colour}" font-weight="600"'))
+        out.append(_text(centre, y + size + 2 * text, second, f' text-anchor="middle" fill="{colour}"'))
     out.append("</svg>")
     return "".join(out)

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from cnn_core import events
 from cnn_core.curves import curves
@@ -21,6 +22,7 @@ from cnn_core.datasets import (
     remove_import,
 )
 from cnn_core.errors import ArchitectureError, CnnCoreError
+from cnn_core.inspection import filter_grid
 from cnn_core.presets import PRESETS
 from cnn_core.previews import class_counts, image_grid, samples_per_class
 from cnn_core.settings import SCHEMA, TrainSettings
@@ -423,6 +425,19 @@ def draw_outcome(current) -> None:
         st.error(f"The run failed: {current.error}")
 
 
+def draw_snapshot(plan, reported: list[dict]) -> None:
+    """The network now: its guesses for a fixed strip of test pictures, and its first filters."""
+    snapshot = next((e for e in reversed(reported) if e["kind"] == events.SNAPSHOT), None)
+    if snapshot is None:
+        return
+    right = sum(g["guess"] == g["label"] for g in snapshot["strip"])
+    st.markdown(f"**What it says now** · {right} of {len(snapshot['strip'])} right")
+    st.image(common.guess_strip(plan.dataset, snapshot), width="stretch")
+    if snapshot["filters"] is not None:
+        filters = filter_grid(torch.tensor(snapshot["filters"]), scale=6)
+        st.image(common.to_image(filters), caption="The first layer's filters, learning", width="stretch")
+
+
 def draw_charts() -> None:
     """The loss and accuracy curves and the tutorial-style log, so far."""
     current = registry.get(state.followed_job_id())
@@ -437,8 +452,10 @@ def draw_charts() -> None:
     if current.running:
         # Pictures while it trains: a few milliseconds of the browser's CPU per redraw instead of
         # Plotly's tens of milliseconds per chart, taken from the run on a 2-core machine (see svg_chart).
-        for chart in common.live_charts(c, plan.settings.epochs):
-            st.image(chart, width="stretch")
+        loss_chart, accuracy_chart = common.live_charts(c, plan.settings.epochs)
+        st.image(loss_chart, width="stretch")
+        draw_snapshot(plan, reported)
+        st.image(accuracy_chart, width="stretch")
     else:
         st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
         if c.epoch_x:
