@@ -5,14 +5,17 @@ other pages, and draws the sidebar (current data set, the run every page shows).
 in pages/; all the work they ask for is done by cnn_core.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from cnn_core.errors import CnnCoreError
 from pages import common
 
+ICON = Path(__file__).parent / "assets" / "icon.png"
 st.set_page_config(
     page_title="CNN dashboard",
-    page_icon=":material/neurology:",
+    page_icon=str(ICON),  # a file of ours: a Material icon as the tab's icon is fetched from the internet
     layout="wide",
     initial_sidebar_state="expanded",
 )
@@ -33,7 +36,7 @@ navigation = st.navigation(
         "Compare": [st.Page(common.PAGES["runs"], title="Runs", icon=":material/compare_arrows:")],
     }
 )
-common.sidebar()
+common.sidebar(navigation.url_path)
 try:
     navigation.run()
 except CnnCoreError as error:  # a damaged run or file the page did not expect: a message, not a traceback

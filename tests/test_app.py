@@ -390,3 +390,22 @@ def test_runs_past_the_memory_limit_are_refused_in_words(tiny_data, tmp_path):
     finally:
         first.stop()
         first.thread.join(timeout=60)
+
+
+def test_every_page_shows_the_live_run_and_keeps_it_in_the_address(app):
+    app.switch_page(page("train")).run()
+    app.select_slider(key="w_pace").set_value(5).run()  # slow enough to still be training below
+    next(b for b in app.button if b.label == "Start training").click().run()
+    job_id = app.session_state["job_id"]
+    app.switch_page(page("metrics")).run()
+    assert_clean(app, "metrics while training")
+    assert app.query_params["job"] in (job_id, [job_id])
+    side = {b.label: b for b in app.sidebar.button}
+    assert {"Pause", "Stop"} <= set(side)
+    side["Pause"].click().run()
+    deadline = time.monotonic() + 30
+    while "Resume" not in {b.label for b in app.sidebar.button} and time.monotonic() < deadline:
+        time.sleep(0.2)
+        app.run()
+    assert "Resume" in {b.label for b in app.sidebar.button}, "the sidebar did not show the pause"
+    {b.label: b for b in app.sidebar.button}["Stop"].click().run()

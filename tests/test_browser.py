@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -97,8 +98,29 @@ def browser():
         browser.close()
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def keep_local(page) -> list[str]:
+    """Refuse, and note, every request the page makes to a host other than the app's: the app
+    works offline and no request leaves the machine."""
+    outside: list[str] = []
+
+    def handle(route) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urllib.parse.urlsplit(url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", handle)
+    return outside
+
+
 def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.outside = keep_local(page)
     page.goto(url)
     page.get_by_test_id("stMain").wait_for(timeout=30_000)
     return page
@@ -215,6 +237,8 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     page.mouse.click(area["x"] + area["width"] * 5.5 / 10, area["y"] + area["height"] * 3.5 / 10)  # row cat, col dog
     expect(page.get_by_text("test pictures of cat that the network called dog")).to_be_visible(timeout=30_000)
     assert_no_exception(page, "metrics after a click")
+    # Every page of the app, a run, two tabs: not one request to another host (no icon font, no CDN).
+    assert page.outside == [] and other.outside == [], page.outside + other.outside
 
 
 def test_an_uploaded_archive_keeps_its_notes_on_the_page_and_survives_a_restart(browser, tmp_path):

@@ -161,7 +161,40 @@ def keep_widget_values(prefix: str = state.WIDGET_PREFIX) -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def sidebar() -> None:
+def training_indicator() -> None:
+    """On every page, while this tab's run trains: how far it is, with Pause/Resume and Stop; and
+    the run stays in the address (`?job=`), so a reload or a shared link finds it from any page."""
+    job = registry().get(state.followed_job_id())
+    if job is None or not job.running:
+        return
+    state.follow_job(job.id)
+
+    @st.fragment(run_every=2.0)
+    def live() -> None:
+        now = registry().get(job.id)
+        if now is None or not now.running:
+            st.caption("The run has ended: see it on Train.")
+            return
+        p, total = now.progress, now.plan.settings.epochs
+        doing = "Paused" if now.paused else "Training"
+        st.markdown(f"**{doing}:** epoch {p.get('epoch', 1)} of {p.get('epochs', total)}")
+        st.progress(min(1.0, p.get("fraction", 0.0)))
+
+    with st.sidebar:
+        live()
+        if can_control(job.owner):
+            a, b = st.columns(2)
+            if job.paused:
+                a.button("Resume", key="side_resume", on_click=job.control, args=("resume",), width="stretch")
+            else:
+                a.button("Pause", key="side_pause", on_click=job.control, args=("pause",), width="stretch")
+            b.button("Stop", key="side_stop", on_click=job.stop, width="stretch")
+
+
+def sidebar(page: str = "") -> None:
+    """The sidebar of every page; `page` is the shown page's address ("train", "" for Welcome)."""
+    if page != "train":  # Train shows its run in full
+        training_indicator()
     with st.sidebar:
         st.markdown(f"**Data set:** {dataset_title(state.dataset_name())}")
         runs = store().list()

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from cnn_core.convolution import KERNELS, apply_kernel
+from cnn_core.inspection import stretch
 from pages import common
 
 st.title("Learn how a CNN sees, by training one")
@@ -39,4 +41,18 @@ st.markdown(
     "**max pooling** keeps the strongest answer in each 2x2 square, halving the size. Each output side is "
     "`(in - kernel + 2*padding) // stride + 1` pixels."
 )
+# The picture: one real photo from the bundled sample through the three steps, as the Convolution
+# page computes them (cnn_core.convolution), each step's output stretched to black..white.
+sample = common.get_dataset("sample")
+photo = sample.test_images[int((sample.test_labels == sample.classes.index("horse")).nonzero()[0])]  # a clear one
+steps = apply_kernel(photo, KERNELS["edge detection"], padding=1)
+panels = [
+    (photo, "The photo: 32x32 pixels"),
+    (stretch(steps.filtered), "A 3x3 edge kernel slid over it: 32x32"),
+    (stretch(steps.activated), "ReLU: negative answers become 0"),
+    (stretch(steps.pooled), "Max pool 2x2: the strongest answer of each square, 16x16"),
+]
+for column, (image, caption) in zip(st.columns(4), panels, strict=True):
+    factor = 8 if image.shape[-1] <= 16 else 4
+    column.image(common.to_image(common.enlarge(image, factor)), caption=caption, width="stretch")
 st.page_link(common.PAGES["convolution"], label="Try a kernel on a photo", icon=":material/blur_on:")
