@@ -34,6 +34,7 @@ from safetensors.torch import save as save_safetensors
 
 from . import run_files, run_lock
 from .architecture import Architecture
+from .differences import changes
 from .errors import CnnCoreError, RunStoreError
 from .events import EPOCH
 from .model import CNN
@@ -531,7 +532,8 @@ class RunStore:
         shutil.rmtree(run.path)
 
     def compare(self, run_ids: list[str]) -> dict:
-        """The settings that differ between runs, and each run's history, for overlaying curves."""
+        """The settings that differ between runs (raw, by key), what changed from the first run to each
+        other one in words (differences.py), and each run's history, for overlaying curves."""
         runs = [self.get(run_id) for run_id in run_ids]
         configs = {run.id: run.config() for run in runs}
         flat = {run_id: _flatten(config) for run_id, config in configs.items()}
@@ -541,7 +543,16 @@ class RunStore:
             for key in keys
             if len({repr(values.get(key)) for values in flat.values()}) > 1
         }
-        return {"differences": differing, "histories": {run.id: run.history() for run in runs}}
+        setups = {run.id: run.setup() for run in runs}
+        first = setups[runs[0].id]
+        in_words = {
+            run_id: changes(
+                (first.architecture, first.settings, first.dataset.name),
+                (setup.architecture, setup.settings, setup.dataset.name),
+            )
+            for run_id, setup in list(setups.items())[1:]
+        }
+        return {"differences": differing, "changes": in_words, "histories": {run.id: run.history() for run in runs}}
 
 
 def _flatten(config: dict, prefix: str = "") -> dict[str, Any]:

@@ -70,6 +70,15 @@ class Setting:
             return fields.choice(self.name, value, self.choices)
         return fields.flag(self.name, value)
 
+    def show(self, value: Any) -> str:
+        """A value as people read it: "0.001", "20,000 images", "on", "SGD with momentum"."""
+        if self.kind == FLAG:
+            return "on" if value else "off"
+        if self.kind == CHOICE:
+            return self.names.get(value, str(value))
+        text = f"{value:g}" if self.kind == FLOAT else f"{value:,}"
+        return f"{text} {self.unit}" if self.unit else text
+
     def allowed(self) -> str:
         """What is allowed, in words, for the docs table."""
         if self.kind == CHOICE:

@@ -65,6 +65,7 @@ def test_list_is_newest_first_and_compare_names_the_difference(finished):
     assert infos[0].status == "completed" and infos[0].test_accuracy == second.test_accuracy
     comparison = store.compare([info.id for info in infos[:2]])
     assert set(comparison["differences"]) == {"settings.learning_rate"}
+    assert comparison["changes"] == {infos[1].id: ["learning rate 0.003 -> 0.001"]}  # from the first one picked
     assert len(comparison["histories"]) == 2
 
 

@@ -92,10 +92,15 @@ if len(chosen) >= 2:
     differences = comparison["differences"]
     if differences:
         st.markdown("**What differs between them**")
-        st.dataframe(
-            pd.DataFrame(differences).rename(index={info.id: info.created[11:19] for info in chosen}).T.astype(str),
-            width="stretch",
-        )
+        first = chosen[0]
+        for info in chosen[1:]:
+            said = comparison["changes"].get(info.id) or ["the same network, settings and data"]
+            st.markdown(f"- **{info.created[11:19]}** against {first.created[11:19]}: " + "; ".join(said))
+        with st.expander("Every differing value"):
+            st.dataframe(
+                pd.DataFrame(differences).rename(index={i.id: i.created[11:19] for i in chosen}).T.astype(str),
+                width="stretch",
+            )
     else:
         st.caption("These runs used the same settings.")
 
