@@ -102,7 +102,7 @@ class Job:
         """Pause, resume, step or pace a training job, in pacing.Pace.command's words ("pause",
         "step epoch", "pace 10"...). ConfigError for a word it does not know."""
         if self._control is not None and self.running:
-            pacing.Pace().command(command)  # refuse a bad command here, in the caller's thread
+            pacing.parse_command(command)  # refuse a bad command here, in the caller's thread
             self._control(command)
 
     @property
@@ -233,8 +233,7 @@ class JobRegistry:
         self._check_room()
         if self.processes and dataset.source:  # the training process takes the run's lock
             return self._start_process(job, plan_resume(run, dataset)[0], store=None, resume=run)
-        trainer = Trainer.resume(run, dataset, on_event=job.emit)
-        trainer.on_progress = job.set_progress
+        trainer = Trainer.resume(run, dataset, on_event=job.emit, on_progress=job.set_progress)
         return self._start_thread(job, trainer)
 
     def _start_thread(self, job: Job, trainer: Trainer) -> Job:

@@ -37,6 +37,28 @@ def check_pace(value: float | None) -> float | None:
     return value
 
 
+def parse_command(text: str) -> tuple[str, int | float | None]:
+    """A control line -> (Pace method, its argument), checked: "pause", "resume", "step [N]",
+    "step epoch", "pace N", "pace off". ConfigError names what is allowed."""
+    word, _, argument = text.strip().partition(" ")
+    argument = argument.strip()
+    if word in ("pause", "resume") and not argument:
+        return word, None
+    if word == "step" and argument == "epoch":
+        return "step_epoch", None
+    if word == "step":
+        try:
+            batches = int(argument or "1")
+        except ValueError:
+            raise ConfigError("step", f"must be a number of batches or 'epoch' (got {argument!r})") from None
+        if batches < 1:
+            raise ConfigError("step", f"must be at least 1 batch (got {batches})")
+        return "step", batches
+    if word == "pace":
+        return "set_rate", None if argument in ("", "off") else check_pace(argument)
+    raise ConfigError("command", f"must be pause, resume, step [N|epoch] or pace N|off (got {text!r})")
+
+
 class Pace:
     """Thread-safe: the trainer waits in one thread, a page or the command line controls from another."""
 
@@ -95,24 +117,12 @@ class Pace:
             self._cond.notify_all()
 
     def command(self, text: str) -> None:
-        """One control word: pause, resume, step [N | epoch], pace N | pace off. ConfigError if unknown."""
-        word, _, argument = text.strip().partition(" ")
-        argument = argument.strip()
-        if word == "pause" and not argument:
-            self.pause()
-        elif word == "resume" and not argument:
-            self.resume()
-        elif word == "step" and argument == "epoch":
-            self.step_epoch()
-        elif word == "step":
-            try:
-                self.step(int(argument or "1"))
-            except ValueError:
-                raise ConfigError("step", f"must be a number of batches or 'epoch' (got {argument!r})") from None
-        elif word == "pace":
-            self.set_rate(None if argument in ("", "off") else argument)
+        """One control word (see parse_command); ConfigError, in words, for one it does not know."""
+        action, value = parse_command(text)
+        if action in ("pause", "resume", "step_epoch"):
+            getattr(self, action)()
         else:
-            raise ConfigError("command", f"must be pause, resume, step [N|epoch] or pace N|off (got {text!r})")
+            getattr(self, action)(value)
 
     # --- the trainer's side ------------------------------------------------------------------
     def wait(self, on_pause: Callable[[], None] | None = None) -> float:

@@ -128,6 +128,15 @@ PRESETS: dict[str, Preset] = _Presets(
 )
 
 
+def preset_for(architecture: Architecture, named: str | None = None) -> str | None:
+    """Which preset `architecture` is: `named` (an old name is read as today's) if it has exactly
+    its layers, else the first preset that does, else None. A network is its layers, not its name."""
+    named = canonical(named)
+    if named in PRESETS and PRESETS[named].architecture.layers == architecture.layers:
+        return named
+    return next((key for key, p in PRESETS.items() if p.architecture.layers == architecture.layers), None)
+
+
 def canonical(name: str | None) -> str | None:
     """A preset's current name, for an old one (`seed` -> `tutorial`); other names unchanged."""
     return ALIASES.get(name, name) if name is not None else None

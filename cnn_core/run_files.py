@@ -150,7 +150,7 @@ def read_history(path: Path) -> list[events.HistoryRow]:
                     row = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(row, dict) and row.get("kind") not in events.HISTORY_KINDS and "kind" in row:
+                if isinstance(row, dict) and row.get("kind", events.BATCH) not in events.HISTORY_KINDS:
                     continue  # a kind of row another version writes: not for this one to read
                 if (problem := events.row_problem(row)) is not None:
                     raise RunStoreError(f"history.jsonl line {number}: {problem}")

@@ -218,7 +218,12 @@ class TrainResult:
     @classmethod
     def from_json(cls, data: dict) -> TrainResult:
         """The result a training process sent as JSON (to_json's output)."""
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        return _from_fields(cls, data)
+
+
+def _from_fields(cls, data: dict):
+    """An instance of dataclass `cls` from the keys of `data` that are its fields (others ignored)."""
+    return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 @dataclass
@@ -236,7 +241,7 @@ class Counters:
 
     @classmethod
     def from_checkpoint(cls, saved: dict) -> Counters:
-        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+        return _from_fields(cls, saved)
 
     @property
     def images_per_second(self) -> float:
@@ -247,12 +252,10 @@ class Counters:
 class Tally:
     """Sums over a stretch of batches (a logging interval, or an epoch)."""
 
-    loss_sum: float = 0.0  # per batch, for the interval's mean; weighted by images for the epoch's
-    weighted_loss: float = 0.0
-    batches: int = 0
+    losses: list[float] = field(default_factory=list)  # every batch's loss: the history, the interval's mean
+    weighted_loss: float = 0.0  # by images, for the epoch's mean
     images: int = 0
     correct: torch.Tensor | int = 0  # summed on the device: no extra sync per batch
-    losses: list[float] = field(default_factory=list)  # every batch's loss, for the history
     started: float = field(default_factory=time.perf_counter)
     ended: float | None = None
 
@@ -262,9 +265,7 @@ class Tally:
 
     def add(self, loss: float, images: int, correct: torch.Tensor | None = None) -> None:
         self.losses.append(loss)
-        self.loss_sum += loss
         self.weighted_loss += loss * images
-        self.batches += 1
         self.images += images
         if correct is not None:
             self.correct = self.correct + correct
@@ -314,16 +315,23 @@ class Trainer:
         self._stop_reason: str | None = None
         self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
         self._val: tuple[torch.Tensor, torch.Tensor] | None = None  # validation images and labels
-        self._strip: torch.Tensor | None = None  # the test pictures whose guesses snapshots show
+        self._strip: tuple[torch.Tensor, torch.Tensor] | None = None  # the snapshots' test pictures and pixels
 
     @classmethod
-    def resume(cls, run: Run, dataset: Dataset, *, on_event: Callable[[Event], None] | None = None) -> Trainer:
+    def resume(
+        cls,
+        run: Run,
+        dataset: Dataset,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> Trainer:
         """A trainer that continues `run` from its last epoch checkpoint, in the same folder, as
         its one writer. The history is cut back to that epoch first, so no row appears twice.
         Raises RunStoreError if it cannot (see plan_resume)."""
         p, checkpoint = plan_resume(run, dataset)
         lock = run.take_lock()
-        trainer = cls(p.architecture, p.settings, dataset, on_event=on_event, preset=p.preset)
+        trainer = cls(p.architecture, p.settings, dataset, on_event=on_event, on_progress=on_progress, preset=p.preset)
         epoch = checkpoint["counters"]["epoch"]
         try:
             trainer.history = [
@@ -574,20 +582,20 @@ class Trainer:
         if self.on_event is None:
             return  # nobody watching (the command line, the benchmark): nothing to compute
         p = self.plan
-        if self._strip is None:
-            self._strip = strip_indices(p.dataset.test_labels[p.split.test], STRIP_SIZE, p.dataset.num_classes)
-            self._strip = p.split.test[self._strip]
-        images = p.dataset.test_images[self._strip].to(p.device)
+        if self._strip is None:  # chosen, and their pixels gathered, once per run
+            chosen = p.split.test[strip_indices(p.dataset.test_labels[p.split.test], STRIP_SIZE, p.dataset.num_classes)]
+            self._strip = chosen, p.dataset.test_images[chosen].to(p.device).float().div_(255)
+        chosen, images = self._strip
         was_training = net.training
         net.eval()
         with torch.no_grad(), torch.autocast(p.device.type, dtype=p.dtype, enabled=p.dtype != torch.float32):
-            probabilities = net(images.float().div_(255)).float().softmax(1).cpu()
+            probabilities = net(images).float().softmax(1).cpu()
         net.train(was_training)
         confidence, guess = probabilities.max(1)
-        labels = p.dataset.test_labels[self._strip]
+        labels = p.dataset.test_labels[chosen]
         strip = [
             Guess(index=int(i), label=int(y), guess=int(g), confidence=float(c))
-            for i, y, g, c in zip(self._strip, labels, guess, confidence, strict=True)
+            for i, y, g, c in zip(chosen, labels, guess, confidence, strict=True)
         ]
         conv = next((layer for layer in net.model.layers if isinstance(layer, torch.nn.Conv2d)), None)
         filters = conv.weight.detach().float().cpu().tolist() if conv is not None else None
@@ -599,7 +607,9 @@ class Trainer:
         point = LossPoint(kind=LOSS, step=step, epoch_progress=epoch - 1 + batch / n, loss=_number(loss))
         self._emit(point, record=False)
 
-    def _emit_batch(self, epoch: int, batch: int, interval: Tally, optimizer, c: Counters, exploded=False) -> None:
+    def _emit_batch(
+        self, epoch: int, batch: int, interval: Tally, optimizer, c: Counters, exploded: bool = False
+    ) -> None:
         n = self.plan.batches_per_epoch
         event = BatchEvent(
             kind=BATCH,
@@ -609,7 +619,7 @@ class Trainer:
             step=c.step,
             epoch_progress=epoch - 1 + batch / n,
             percent=int(100 * batch / n),
-            train_loss=_number(interval.loss_sum / interval.batches),
+            train_loss=_number(sum(interval.losses) / len(interval.losses)),
             seconds=interval.seconds(),
             elapsed=self.progress.get("elapsed", 0.0),
             eta=self.progress.get("eta", 0.0),

@@ -88,17 +88,6 @@ class TunedCNN(nn.Module):
             else set()
         )
 
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.normalize(x)
-
-    @property
-    def mean(self) -> torch.Tensor:
-        return self.model.mean
-
-    @property
-    def std(self) -> torch.Tensor:
-        return self.model.std
-
     def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
         if not normalized:
             x = self.model.normalize(x)
@@ -195,7 +184,9 @@ class TunedCNN(nn.Module):
         # CNN.normalize, so the same numbers.
         nhwc = self.channels_last and images.dim() == 4
         target = out.permute(0, 2, 3, 1) if nhwc else out
-        mean, std = (self.mean.view(-1), self.std.view(-1)) if nhwc else (self.mean, self.std)
+        mean, std = self.model.mean, self.model.std
+        if nhwc:
+            mean, std = mean.view(-1), std.view(-1)
         with torch.no_grad():
             for start in range(0, n, 4096):  # bounded float32 temporaries
                 chunk = images[start : start + 4096]

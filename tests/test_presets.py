@@ -54,3 +54,14 @@ def test_the_old_preset_names_still_work():
     assert canonical("seed") == "tutorial" and canonical("strong") == "strong"
     settings, _ = _settings(build_parser().parse_args(["train", "--preset", "seed"]))
     assert settings == PRESETS["tutorial"].settings
+
+
+def test_a_network_is_the_preset_whose_layers_it_has_whatever_its_name():
+    from cnn_core.architecture import Architecture, Conv
+    from cnn_core.presets import preset_for
+
+    tutorial = PRESETS["tutorial"].architecture
+    renamed = Architecture(tutorial.layers, name="custom")
+    assert preset_for(renamed) == "tutorial" and preset_for(renamed, "seed") == "tutorial"
+    assert preset_for(renamed, "strong") == "tutorial"  # a wrong name is not believed
+    assert preset_for(Architecture((Conv(7, 3, 1, 1), *tutorial.layers[1:]))) is None

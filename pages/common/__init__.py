@@ -18,7 +18,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from cnn_core.curves import Curves, curves
+from cnn_core.curves import Curves
 from cnn_core.data import Dataset
 from cnn_core.datasets import DESCRIPTIONS, IMPORTED, data_dir, find_import, is_ready, load_dataset
 from cnn_core.errors import CnnCoreError
@@ -375,8 +375,7 @@ def _figure(series: list[Series], title: str, x: str, y: str, marks: list[Mark] 
     return style_figure(fig, title, x, y)
 
 
-def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
-    c = curves(history)
+def loss_figure(c: Curves, title: str = "Loss") -> go.Figure:
     limit = c.loss_limit()
     marks = [Mark(m.x, limit if m.y is None or m.y > limit else m.y, m.label) for m in explosion_marks(c)]
     fig = _figure(loss_series(c), title, "epoch", "cross-entropy loss", marks)
@@ -385,8 +384,8 @@ def loss_figure(history: list[dict], title: str = "Loss") -> go.Figure:
     return fig
 
 
-def accuracy_figure(history: list[dict], title: str = "Accuracy") -> go.Figure:
-    return _figure(accuracy_series(curves(history)), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
+def accuracy_figure(c: Curves, title: str = "Accuracy") -> go.Figure:
+    return _figure(accuracy_series(c), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
 
 
 def live_charts(c: Curves, epochs: int) -> tuple[str, str]:

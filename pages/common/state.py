@@ -15,7 +15,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core.architecture import Architecture
-from cnn_core.presets import PRESETS, canonical
+from cnn_core.presets import PRESETS, preset_for
 from cnn_core.settings import TrainSettings
 
 DATASET, DATASET_NEXT = "dataset", "dataset_next"
@@ -63,9 +63,7 @@ def preset() -> str | None:
 def use_network(network: Architecture, named: str | None = None) -> str:
     """Use `network` on Train. It counts as preset `named` (an old name is read as today's), or as
     whichever preset has exactly its layers, or else as "custom". Returns that name."""
-    named = canonical(named)
-    if named not in PRESETS or PRESETS[named].architecture.layers != network.layers:
-        named = next((key for key, p in PRESETS.items() if p.architecture.layers == network.layers), CUSTOM)
+    named = preset_for(network, named) or CUSTOM
     st.session_state[ARCHITECTURE] = PRESETS[named].architecture if named in PRESETS else network
     st.session_state[PRESET] = named
     return named

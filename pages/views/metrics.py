@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
 from cnn_core.metrics import confusion_cell, top_k
 from pages import common
@@ -37,8 +38,9 @@ if metrics is None:
         history = run.history()
         if history:
             a, b = st.columns(2)
-            a.plotly_chart(common.loss_figure(history), key="m_loss")
-            b.plotly_chart(common.accuracy_figure(history), key="m_acc")
+            c = curves(history)
+            a.plotly_chart(common.loss_figure(c), key="m_loss")
+            b.plotly_chart(common.accuracy_figure(c), key="m_acc")
     st.stop()
 test = metrics["test"]
 classes = test["classes"]
@@ -59,8 +61,9 @@ m[3].metric("Epochs", metrics["epochs_completed"], help=f"Training took {metrics
 
 history = run.history()
 a, b = st.columns(2)
-a.plotly_chart(common.loss_figure(history), key="m_loss")
-b.plotly_chart(common.accuracy_figure(history), key="m_acc")
+c = curves(history)
+a.plotly_chart(common.loss_figure(c), key="m_loss")
+b.plotly_chart(common.accuracy_figure(c), key="m_acc")
 
 st.subheader("Class by class")
 scores = pd.DataFrame(test["per_class"]).rename(columns={"name": "class"})

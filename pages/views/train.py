@@ -457,9 +457,9 @@ def draw_charts() -> None:
         draw_snapshot(plan, reported)
         st.image(accuracy_chart, width="stretch")
     else:
-        st.plotly_chart(common.loss_figure(history), key=f"loss_{current.id}")
+        st.plotly_chart(common.loss_figure(c), key=f"loss_{current.id}")
         if c.epoch_x:
-            st.plotly_chart(common.accuracy_figure(history), key=f"acc_{current.id}")
+            st.plotly_chart(common.accuracy_figure(c), key=f"acc_{current.id}")
         else:
             st.caption("No epoch ended, so there is no accuracy to draw.")
     with st.expander("Training log (the tutorial's format)"):
