@@ -11,6 +11,7 @@
 3. Page switches through the sidebar: seconds until the new page's title is drawn.
 4. The feature-map page: seconds from choosing another picture until every layer is drawn again.
 5. Start: seconds from the click until the page shows the run training (its progress line).
+6. How often the live loss chart drew a new frame while the page was open (the browser's count).
 Needs Debian's Chromium and Playwright, like the browser test.
 """
 
@@ -41,6 +42,14 @@ ARGS = [
     "--disable-sync",
 ]
 TICK = os.sysconf("SC_CLK_TCK")
+# In the page: note the time of every frame the live loss chart draws (live_chart counts them in
+# its box's data-frames). A MutationObserver only wakes when the page changes.
+COUNT_REDRAWS = """() => {
+  window.lossDraws = [];
+  new MutationObserver((changes) => {
+    for (const c of changes) if (c.attributeName === "data-frames") window.lossDraws.push(performance.now());
+  }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ["data-frames"]});
+}"""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,10 +114,11 @@ def cli_run(env: dict, epochs: int, runs_dir: Path) -> float:
 
 def app_run(
     page, url: str, runs_dir: Path, epochs: int, server_pid: int, away: bool = False
-) -> tuple[float, dict[str, float], float, float | None]:
+) -> tuple[float, dict[str, float], float, float | None, float | None]:
     """One run started from the Train page; with `away`, the user goes to the Runs page while it
     trains. Returns its images/s, the CPU seconds per process group, its wall time, and (page
-    open) the seconds from Start until the page showed it training."""
+    open) the seconds from Start until the page showed it training and the loss chart's redraws
+    a second while it trained."""
     page.goto(f"{url}/train")
     page.get_by_role("button", name="Start training").wait_for()
     box = page.get_by_role("spinbutton", name="Epochs")
@@ -125,6 +135,7 @@ def app_run(
         }
     )
     meter.poll()
+    page.evaluate(COUNT_REDRAWS)
     start = time.perf_counter()
     page.get_by_role("button", name="Start training").click()
     shown = None
@@ -145,7 +156,12 @@ def app_run(
         page.wait_for_timeout(200)
     wall = time.perf_counter() - start
     meter.poll()
-    return json.loads((run / "metrics.json").read_text())["images_per_second"], meter.totals(), wall, shown
+    metrics = json.loads((run / "metrics.json").read_text())
+    redraws = None
+    if not away:  # the pictures drawn while it trained, over the time between the first and the last
+        draws = page.evaluate("window.lossDraws")
+        redraws = (len(draws) - 1) / ((draws[-1] - draws[0]) / 1000) if len(draws) > 2 else 0.0
+    return metrics["images_per_second"], meter.totals(), wall, shown, redraws
 
 
 def main() -> int:
@@ -170,7 +186,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://localhost:{port}"
-    pairs, aways, cpu, starts = [], [], [], []
+    pairs, aways, cpu, starts, redraws = [], [], [], [], []
     try:
         for _ in range(200):
             try:
@@ -186,9 +202,10 @@ def main() -> int:
             # round then cancels out instead of showing up as the app's cost.
             cli_before = cli_run(env, args.epochs, work / "cli-runs")
             for _ in range(args.rounds):
-                app_speed, totals, wall, shown = app_run(page, url, runs_dir, args.epochs, server.pid)
-                away_speed, _, _, _ = app_run(page, url, runs_dir, args.epochs, server.pid, away=True)
+                app_speed, totals, wall, shown, per_second = app_run(page, url, runs_dir, args.epochs, server.pid)
+                away_speed, *_ = app_run(page, url, runs_dir, args.epochs, server.pid, away=True)
                 starts.append(shown)
+                redraws.append(per_second)
                 cli_after = cli_run(env, args.epochs, work / "cli-runs")
                 cli_speed = (cli_before + cli_after) / 2
                 pairs.append((cli_speed, app_speed))
@@ -196,7 +213,8 @@ def main() -> int:
                 cpu.append((totals, wall))
                 print(
                     f"round: command line {cli_before:,.0f} before and {cli_after:,.0f} after, app {app_speed:,.0f}, "
-                    f"app with the user on another page {away_speed:,.0f} images/s",
+                    f"app with the user on another page {away_speed:,.0f} images/s; "
+                    f"{per_second:.1f} loss chart frames a second",
                     flush=True,
                 )
                 cli_before = cli_after
@@ -233,6 +251,11 @@ def main() -> int:
     print(f"app against command line:  median {100 * (statistics.median(ratios) - 1):+.1f}% (rounds: {rounds})")
     rounds = ", ".join(f"{100 * (r - 1):+.1f}%" for r in aways)
     print(f"app, user on another page: median {100 * (statistics.median(aways) - 1):+.1f}% (rounds: {rounds})")
+    print(
+        f"loss chart frames a second, page open: median {statistics.median(redraws):.1f} (rounds: "
+        + ", ".join(f"{r:.1f}" for r in redraws)
+        + ")"
+    )
     print("while the Train page is open:")
     for name in cpu[0][0]:
         shares = [totals[name] / wall for totals, wall in cpu]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -35,14 +36,17 @@ def assert_clean(at: AppTest, where: str) -> None:
 
 
 def live_charts(at: AppTest) -> dict[str, ET.Element]:
-    """The Train page's live charts (SVG pictures while a run trains), by title."""
-    out = {}
-    for element in at.get("image"):
-        for url in element.value:
-            if url.startswith("data:image/svg+xml;base64,"):
-                root = ET.fromstring(base64.b64decode(url.split(",", 1)[1]))
-                out[root.find(f"{SVG}title").text] = root
-    return out
+    """The Train page's live charts (SVG pictures while a run trains), by title: the accuracy as a
+    picture, the loss in the live_chart component that plays it in."""
+    pictures = [
+        base64.b64decode(url.split(",", 1)[1])
+        for element in at.get("image")
+        for url in element.value
+        if url.startswith("data:image/svg+xml;base64,")
+    ]
+    pictures += [json.loads(e.proto.json)["svg"] for e in at.get("bidi_component")]
+    roots = [ET.fromstring(svg) for svg in pictures]
+    return {root.find(f"{SVG}title").text: root for root in roots}
 
 
 def train_one_epoch(at: AppTest) -> None:
@@ -159,12 +163,12 @@ def test_a_reloaded_tab_finds_its_running_job_from_the_url(app, tmp_path):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         charts = live_charts(reloaded)
-        if charts and charts["Loss"].find(f"{SVG}polyline") is not None:
+        if charts and charts["Loss"].find(f".//{SVG}polyline") is not None:
             break
         time.sleep(0.5)
         reloaded.run()
     assert {"Loss", "Accuracy"} <= set(charts) and not reloaded.get("plotly_chart")
-    assert charts["Loss"].find(f"{SVG}polyline") is not None, "no loss curve within a minute"
+    assert charts["Loss"].find(f".//{SVG}polyline") is not None, "no loss curve within a minute"
     # Beside the curves: the network's current guesses for the picture strip, and its filters.
     assert any(m.value.startswith("**What it says now**") for m in reloaded.markdown)
     stop[0].click().run()

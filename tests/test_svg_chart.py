@@ -80,7 +80,8 @@ def test_markers_are_drawn_for_epoch_series_only():
         {"kind": "epoch", "epoch_progress": e, "val_loss": 1.5, "train_accuracy": 0.4, "val_accuracy": 0.35}
         for e in (1, 2)
     ]
-    loss, accuracy = common.live_charts(curves(history), epochs=5)
+    c = curves(history)
+    loss, accuracy = common.live_loss_chart(c, epochs=5), common.live_accuracy_chart(c, epochs=5)
     root = parse(loss)
     # Two validation points, plus the legend's dot for the validation series.
     assert len(list(root.iter(f"{SVG}circle"))) == 2 + 1
@@ -94,8 +95,7 @@ def test_markers_are_drawn_for_epoch_series_only():
 
 
 def test_a_run_without_points_yet_still_draws_its_axes():
-    loss, accuracy = common.live_charts(curves([]), epochs=3)
-    for svg in (loss, accuracy):
+    for svg in (common.live_loss_chart(curves([]), 3), common.live_accuracy_chart(curves([]), 3)):
         root = parse(svg)
         assert polylines(root) == [] and len(list(root.iter(f"{SVG}text"))) > 5
 

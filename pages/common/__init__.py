@@ -389,28 +389,29 @@ def accuracy_figure(c: Curves, title: str = "Accuracy") -> go.Figure:
     return _figure(accuracy_series(c), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
 
 
-def live_charts(c: Curves, epochs: int) -> tuple[str, str]:
-    """The loss and accuracy charts of a run still training, as SVG pictures (see svg_chart): the
-    x axis spans the whole run, so the curves fill it as the run goes."""
+# The charts of a run still training, as SVG pictures (see svg_chart): the x axis spans the whole
+# run, so the curves fill it as the run goes.
+def live_loss_chart(c: Curves, epochs: int) -> str:
     limit = c.loss_limit()
-    return (
-        line_chart(
-            loss_series(c),
-            title="Loss",
-            x_title="epoch",
-            y_title="cross-entropy loss",
-            x_range=(0, epochs),
-            y_range=(0, limit) if limit is not None else None,
-            marks=explosion_marks(c),
-        ),
-        line_chart(
-            accuracy_series(c),
-            title="Accuracy",
-            x_title="epoch",
-            y_title="accuracy (%)",
-            x_range=(0, epochs),
-            y_range=(0, 100),
-        ),
+    return line_chart(
+        loss_series(c),
+        title="Loss",
+        x_title="epoch",
+        y_title="cross-entropy loss",
+        x_range=(0, epochs),
+        y_range=(0, limit) if limit is not None else None,
+        marks=explosion_marks(c),
+    )
+
+
+def live_accuracy_chart(c: Curves, epochs: int) -> str:
+    return line_chart(
+        accuracy_series(c),
+        title="Accuracy",
+        x_title="epoch",
+        y_title="accuracy (%)",
+        x_range=(0, epochs),
+        y_range=(0, 100),
     )
 
 

@@ -111,6 +111,7 @@ def _frame(
     x_range: tuple[float, float],
     y_range: tuple[float, float],
     x_ticks: list[float],
+    width: int = WIDTH,
     height: int = HEIGHT,
     top: int = TOP,
     bottom: int = BOTTOM,
@@ -120,7 +121,7 @@ def _frame(
     labels and axis titles; and the functions from data to picture coordinates."""
     x0, x1 = x_range
     y0, y1 = y_range
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - top - bottom
+    plot_w, plot_h = width - LEFT - RIGHT, height - top - bottom
 
     def sx(x: float) -> float:
         return LEFT + (x - x0) / (x1 - x0) * plot_w
@@ -129,26 +130,44 @@ def _frame(
         return top + plot_h - (min(max(y, y0), y1) - y0) / (y1 - y0) * plot_h
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'font-family="{FONT}" font-size="17" fill="#31333f">',
         f"<title>{escape(title)}</title>",
-        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
     ]
     if heading:
         out.append(_text(LEFT, 30, title, ' font-size="22"'))
     for t in nice_ticks(y0, y1):
         y = sy(t)
-        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8e8ee"/>')
+        out.append(f'<line x1="{LEFT}" x2="{width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e8e8ee"/>')
         out.append(_text(LEFT - 8, y + 6, _label(t), ' text-anchor="end"'))
     for t in x_ticks:
         x = sx(t)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="#f0f0f4"/>')
         out.append(_text(x, top + plot_h + 22, _label(t), ' text-anchor="middle"'))
-    out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#9a9aa6"/>')
+    out.append(f'<line x1="{LEFT}" x2="{width - RIGHT}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#9a9aa6"/>')
     out.append(_text(LEFT + plot_w / 2, top + plot_h + 46, x_title, ' text-anchor="middle"'))
     middle = top + plot_h / 2
     out.append(_text(0, 0, y_title, f' transform="translate(22 {middle:.1f}) rotate(-90)" text-anchor="middle"'))
     return out, sx, sy
+
+
+LEGEND_ROW = 26  # picture units between rows of a legend that does not fit in one
+
+
+def _legend_rows(series: Sequence[Series], width: int) -> list[list[tuple[float, Series]]]:
+    """Where each legend entry goes: rows of (x, series), a new row where the next would pass the
+    right edge (an entry is its line, a gap and its name at about 9 units a letter)."""
+    rows: list[list[tuple[float, Series]]] = [[]]
+    x = float(LEFT)
+    for s in series:
+        size = 36 + 9 * len(s.name)
+        if rows[-1] and x + size > width - RIGHT:
+            rows.append([])
+            x = float(LEFT)
+        rows[-1].append((x, s))
+        x += size + 28
+    return rows
 
 
 def line_chart(
@@ -160,10 +179,14 @@ def line_chart(
     x_range: tuple[float, float],
     y_range: tuple[float, float] | None = None,
     marks: Sequence[Mark] = (),
+    width: int = WIDTH,
 ) -> str:
     """An SVG line chart, as text for st.image. Without y_range the y axis runs from 0 (or the
     lowest value, if negative) to a round value at or above the highest; with it, values beyond
-    it are drawn at its edge. `marks` are labelled points ("the loss exploded here")."""
+    it are drawn at its edge. `marks` are labelled points ("the loss exploded here"). A smaller
+    `width` (in picture units, the labels' size staying) gives larger labels on the screen; the
+    legend then takes as many rows as it needs."""
+    legend = _legend_rows(series, width)
     segments = [_segments(s) for s in series]
     values = [y for segs in segments for seg in segs for _, y in seg]
     if y_range is None:
@@ -179,8 +202,15 @@ def line_chart(
         y_title=y_title,
         x_range=(x0, x1),
         y_range=(y0, y1),
-        x_ticks=nice_ticks(x0, x1, count=8 if x1 - x0 >= 8 else max(1, round(x1 - x0))),
+        x_ticks=nice_ticks(x0, x1, count=min(8 if x1 - x0 >= 8 else max(1, round(x1 - x0)), width // 70)),
+        width=width,
+        height=HEIGHT + LEGEND_ROW * (len(legend) - 1),
+        bottom=BOTTOM + LEGEND_ROW * (len(legend) - 1),
     )
+    # The curves in one group, which says how far right they reach: a live chart reveals them
+    # from left to right as they happened (see live_chart.py).
+    reach = max((sx(x) for segs in segments for seg in segs for x, _ in seg), default=float(LEFT))
+    out.append(f'<g class="data" data-reach="{reach + 6:.1f}">')
     for s, segs in zip(series, segments, strict=True):
         for seg in segs:
             drawn = thin(seg)
@@ -191,22 +221,22 @@ def line_chart(
             )
             if s.markers and len(seg) <= MAX_MARKERS:
                 out.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{s.colour}"/>' for x, y in seg)
+    out.append("</g>")
     for mark in marks:
         x, y = sx(mark.x), sy(y1 if mark.y is None or not math.isfinite(mark.y) else mark.y)
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="none" stroke="{MARK_COLOUR}" stroke-width="3"/>')
-        anchor = "end" if x > LEFT + (WIDTH - LEFT - RIGHT) * 0.6 else "start"
+        anchor = "end" if x > LEFT + (width - LEFT - RIGHT) * 0.6 else "start"
         shift = -14 if anchor == "end" else 14
         out.append(_text(x + shift, y + 24, mark.label, f' text-anchor="{anchor}" fill="{MARK_COLOUR}" font-size="18"'))
-    # The legend, in a row under the axis title.
-    x = LEFT
-    for s in series:
-        y = HEIGHT - 16
-        stroke = f'stroke="{s.colour}" stroke-width="{s.width:g}"'
-        out.append(f'<line x1="{x}" x2="{x + 28}" y1="{y - 6}" y2="{y - 6}" {stroke}/>')
-        if s.markers:
-            out.append(f'<circle cx="{x + 14}" cy="{y - 6}" r="5" fill="{s.colour}"/>')
-        out.append(_text(x + 36, y, s.name))
-        x += 36 + 9 * len(s.name) + 28
+    # The legend, in rows under the axis title.
+    for row, items in enumerate(legend):
+        for x, s in items:
+            y = HEIGHT - 16 + LEGEND_ROW * row
+            stroke = f'stroke="{s.colour}" stroke-width="{s.width:g}"'
+            out.append(f'<line x1="{x}" x2="{x + 28}" y1="{y - 6}" y2="{y - 6}" {stroke}/>')
+            if s.markers:
+                out.append(f'<circle cx="{x + 14}" cy="{y - 6}" r="5" fill="{s.colour}"/>')
+            out.append(_text(x + 36, y, s.name))
     out.append("</svg>")
     return "".join(out)
 

@@ -30,12 +30,13 @@ from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
 from pages.common import state
+from pages.common.live_chart import live_chart
 from pages.common.settings_widgets import settings_widgets
 
-# While a run trains, the live view (progress, curves, log) redraws every LIVE_SECONDS. On a
-# 2-core machine each redraw's burst of browser work stalls both training threads (measured by
-# scripts/app_speed.py, docs/benchmarks.md); every two seconds halves that cost against one a
-# second and still moves visibly.
+# While a run trains free, the live view redraws every LIVE_SECONDS, and the loss curve is played
+# in between, five frames a second, by the browser (live_chart). On a 2-core machine each
+# redraw through Streamlit costs the browser ~40 ms, which stalls both training threads:
+# four a second took 45% of the run's speed (scripts/app_speed.py, docs/benchmarks.md).
 LIVE_SECONDS = 2.0
 DEMO_SECONDS = 0.25  # at a demo pace the run waits anyway: redraw four times a second
 # Speeds a presenter can pick, slowest first, in batches a second; FREE trains as fast as it goes.
@@ -397,9 +398,33 @@ def draw_progress() -> None:
         st.rerun(scope="app")
 
 
+def followed_run():
+    """The followed job and what it has reported so far, with its curves; None when there is none."""
+    current = registry.get(state.followed_job_id())
+    if current is None:
+        return None, [], None
+    reported = current.events_since(0)
+    return current, reported, curves([e for e in reported if e["kind"] in events.HISTORY_KINDS], live=reported)
+
+
 def draw_live() -> None:
+    """While the run trains: progress, the loss curve (played in by live_chart), the picture
+    strip, the accuracy curve and the log; redrawn every LIVE_SECONDS (DEMO_SECONDS at a demo pace)."""
     draw_progress()
-    draw_charts()
+    current, reported, c = followed_run()
+    if current is None or not current.running:
+        return
+    epochs = current.plan.settings.epochs
+    draw_notes(c)
+    live_chart(common.live_loss_chart(c, epochs), current.id, key=f"live_loss_{current.id}")
+    draw_snapshot(current.plan, reported)
+    st.image(common.live_accuracy_chart(c, epochs), width="stretch")
+    draw_log(current, reported)
+
+
+def draw_notes(c) -> None:
+    for note in c.notes:  # "the network is not learning: ..."
+        st.warning(note[:1].upper() + note[1:], icon=":material/warning:")
 
 
 def draw_outcome(current) -> None:
@@ -438,35 +463,24 @@ def draw_snapshot(plan, reported: list[dict]) -> None:
         st.image(common.to_image(filters), caption="The first layer's filters, learning", width="stretch")
 
 
-def draw_charts() -> None:
-    """The loss and accuracy curves and the tutorial-style log, so far."""
-    current = registry.get(state.followed_job_id())
-    if current is None:
-        return
-    plan = current.plan
-    reported = current.events_since(0)
-    history = [e for e in reported if e["kind"] in events.HISTORY_KINDS]
-    c = curves(history, live=reported)
-    for note in c.notes:  # "the network is not learning: ..."
-        st.warning(note[:1].upper() + note[1:], icon=":material/warning:")
-    if current.running:
-        # Pictures while it trains: a few milliseconds of the browser's CPU per redraw instead of
-        # Plotly's tens of milliseconds per chart, taken from the run on a 2-core machine (see svg_chart).
-        loss_chart, accuracy_chart = common.live_charts(c, plan.settings.epochs)
-        st.image(loss_chart, width="stretch")
-        draw_snapshot(plan, reported)
-        st.image(accuracy_chart, width="stretch")
+def draw_ended(current) -> None:
+    """A run that has ended: its interactive curves and its log."""
+    _, reported, c = followed_run()
+    draw_notes(c)
+    st.plotly_chart(common.loss_figure(c), key=f"loss_{current.id}")
+    if c.epoch_x:
+        st.plotly_chart(common.accuracy_figure(c), key=f"acc_{current.id}")
     else:
-        st.plotly_chart(common.loss_figure(c), key=f"loss_{current.id}")
-        if c.epoch_x:
-            st.plotly_chart(common.accuracy_figure(c), key=f"acc_{current.id}")
-        else:
-            st.caption("No epoch ended, so there is no accuracy to draw.")
+        st.caption("No epoch ended, so there is no accuracy to draw.")
+    draw_log(current, reported)
+
+
+def draw_log(current, reported: list[dict]) -> None:
     with st.expander("Training log (the tutorial's format)"):
         lines = [line for e in reported if e["kind"] != events.LOSS for line in event_lines(e)]
         if current.running and len(lines) > 30:  # while it runs, the latest lines: cheap to redraw
             lines = ["...", *lines[-30:]]
-        st.code("\n".join(header_lines(plan.settings, plan.log_info()) + lines), language=None)
+        st.code("\n".join(header_lines(current.plan.settings, current.plan.log_info()) + lines), language=None)
 
 
 def pace_label(pace: int) -> str:
@@ -539,4 +553,4 @@ with live:
         else:
             draw_progress()
             draw_outcome(job)
-            draw_charts()
+            draw_ended(job)
