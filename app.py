@@ -17,7 +17,7 @@ st.set_page_config(
     page_title="CNN dashboard",
     page_icon=str(ICON),  # a file of ours: a Material icon as the tab's icon is fetched from the internet
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="collapsed" if common.present.on() else "expanded",  # presenter mode: folded
 )
 common.keep_widget_values()
 
@@ -41,6 +41,7 @@ try:
     navigation.run()
 except CnnCoreError as error:  # a damaged run or file the page did not expect: a message, not a traceback
     common.error_box(error)
+common.link_box()  # the page's choices into the address, and a link to copy
 # A training process gets ready in the background from the first page on, so that Start shows
 # the run training within a couple of seconds (the registry does nothing while a run trains).
 common.registry().warm_worker()

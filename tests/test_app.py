@@ -413,3 +413,35 @@ def test_every_page_shows_the_live_run_and_keeps_it_in_the_address(app):
         app.run()
     assert "Resume" in {b.label for b in app.sidebar.button}, "the sidebar did not show the pause"
     {b.label: b for b in app.sidebar.button}["Stop"].click().run()
+
+
+def test_a_link_reproduces_the_view_and_presenter_mode(app):
+    """The page's choices follow the address, a link with them opens the same view, and the link
+    to copy carries them (never a control token)."""
+    app.switch_page(page("convolution")).run()
+    app.selectbox(key="w_conv_kernel").set_value("blur").run()
+    app.selectbox(key="w_conv_class").set_value("cat").run()
+    app.select_slider(key="w_conv_stride").set_value(2).run()
+    assert_clean(app, "convolution")
+    params = {k: v[0] if isinstance(v, list) else v for k, v in app.query_params.items()}
+    assert {"kernel": "blur", "class": "cat", "stride": "2"}.items() <= params.items()
+    link = next(c.value for c in app.code if "kernel=blur" in c.value)
+    assert "class=cat" in link and "control" not in link
+    # The link in a new tab: the same kernel, picture and stride; presenter mode from ?present=1.
+    other = AppTest.from_file(APP, default_timeout=120)
+    for key, value in {**params, "present": "1"}.items():
+        other.query_params[key] = value
+    other.run()
+    other.switch_page(page("convolution")).run()
+    assert_clean(other, "the linked view")
+    assert other.selectbox(key="w_conv_kernel").value == "blur"
+    assert other.selectbox(key="w_conv_class").value == "cat"
+    assert other.select_slider(key="w_conv_stride").value == 2
+    assert other.toggle(key="w_present").value is True
+    # A value the page cannot show is ignored, not an error.
+    broken = AppTest.from_file(APP, default_timeout=120)
+    broken.query_params.update({"kernel": "no such kernel", "stride": "seven", "class": "unicorn"})
+    broken.run()
+    broken.switch_page(page("convolution")).run()
+    assert_clean(broken, "a broken link")
+    assert broken.select_slider(key="w_conv_stride").value == 1

@@ -118,6 +118,46 @@ def keep_local(page) -> list[str]:
     return outside
 
 
+# Every element in the page with text of its own whose content is wider than its box: clipped,
+# cut to "...", or behind a horizontal scroll; in a chart drawn as SVG (Plotly, Graphviz), every
+# text that reaches past the chart's edge; every table whose columns do not all fit. Hidden
+# elements (a folded sidebar, a closed expander) are skipped.
+CUT_OFF = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll("[data-testid='stMain'] *, [data-testid='stSidebar'] *")) {
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join("").trim();
+    if (!text || !el.checkVisibility({ visibilityProperty: true })) continue;
+    if (el.getBoundingClientRect().right <= 0) continue;  // in the folded sidebar, off the screen
+    let cut;
+    if (el instanceof SVGElement) {
+      let svg = el.ownerSVGElement;
+      while (svg.ownerSVGElement) svg = svg.ownerSVGElement;
+      const box = svg.getBoundingClientRect(), r = el.getBoundingClientRect();
+      cut = r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1);
+    } else {  // text in an inline element is clipped by the first block around it
+      let box = el;
+      const inline = (e) => ["inline", "contents"].includes(getComputedStyle(e).display);
+      while (inline(box) && box.parentElement) box = box.parentElement;
+      cut = box.scrollWidth > box.clientWidth + 1;
+    }
+    if (cut) {
+      out.push({ text: text.slice(0, 60), tag: el.tagName, test: el.closest("[data-testid]")?.dataset.testid,
+                 scroll: el.scrollWidth, client: el.clientWidth });
+    }
+  }
+  // A table is drawn on a canvas: its columns are cut when its scroller is wider than its box.
+  // Runs' table of every setting of every run may scroll: its key numbers come first.
+  for (const grid of document.querySelectorAll("[data-testid='stDataFrame'] .dvn-scroller")) {
+    if (grid.closest(".st-key-wide_table")) continue;
+    if (grid.checkVisibility() && grid.scrollWidth > grid.clientWidth + 1) {
+      out.push({ text: "a table scrolls sideways", tag: "TABLE", test: "stDataFrame",
+                 scroll: grid.scrollWidth, client: grid.clientWidth });
+    }
+  }
+  return out;
+}"""
+
+
 def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.outside = keep_local(page)
@@ -239,6 +279,131 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     assert_no_exception(page, "metrics after a click")
     # Every page of the app, a run, two tabs: not one request to another host (no icon font, no CDN).
     assert page.outside == [] and other.outside == [], page.outside + other.outside
+
+
+SIZES = {"projector": (1024, 768), "laptop": (1440, 900)}
+# The size of a chart's tick labels on the screen: Plotly's as styled, an SVG picture's scaled.
+TICK_PX = """() => {
+  const plotly = [...document.querySelectorAll(".js-plotly-plot .xtick text")].map((t) => parseFloat(t.style.fontSize));
+  const svg = [...document.querySelectorAll(".live-chart svg")].map(
+    (s) => 17 * s.getBoundingClientRect().width / s.viewBox.baseVal.width);
+  return [...plotly, ...svg];
+}"""
+
+
+STYLED = """(presenting) => {
+  const side = document.querySelector("[data-testid='stSidebar']");
+  const narrow = innerWidth > 1200 || side.dataset.collapsed === "true" || side.getBoundingClientRect().width <= 263;
+  return narrow && (!presenting || getComputedStyle(document.documentElement).fontSize === "22px");
+}"""
+# Text in the page (not in a chart) smaller than presenter mode's 22 px body.
+SMALL_TEXT = """() => [...document.querySelectorAll("[data-testid='stMain'] p, [data-testid='stMain'] li")]
+  .filter((e) => e.checkVisibility() && e.textContent.trim() && parseFloat(getComputedStyle(e).fontSize) < 22)
+  .map((e) => e.textContent.slice(0, 40) + " " + getComputedStyle(e).fontSize)"""
+
+
+def test_nothing_is_cut_off_on_a_projector_or_a_laptop_normal_or_presenting(server, browser):
+    """Every page (with the runs the test above made) at 1024x768 and 1440x900, normal and in
+    presenter mode: no text wider than its box, no table hiding columns; in presenter mode the
+    body text at least 22 px and chart ticks at least 16 px. The screenshots are the README's."""
+    for size_name, (width, height) in SIZES.items():
+        for presenting in (False, True):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.outside = keep_local(page)
+            for path in PAGES:
+                page.goto(f"{server}/{path}" + ("?present=1" if presenting else ""))
+                settle(page)
+                # The app's sizes come with the sidebar's first elements: wait for them to apply.
+                page.wait_for_function(STYLED, arg=presenting)
+                page.wait_for_timeout(500)  # charts and tables draw after the script run
+                where = f"{path or 'welcome'} at {width}x{height}{' presenting' if presenting else ''}"
+                assert_no_exception(page, where)
+                assert page.evaluate(CUT_OFF) == [], where
+                if presenting:
+                    small = page.evaluate(SMALL_TEXT)
+                    assert small == [], f"{where}: text under 22 px: {small}"
+                    assert all(px >= 16 for px in page.evaluate(TICK_PX)), f"{where}: {page.evaluate(TICK_PX)}"
+                shoot(page, f"{path or 'welcome'}-{size_name}{'-presenting' if presenting else ''}")
+            assert page.outside == [], page.outside
+            page.close()
+
+
+def test_a_presenter_runs_a_demo_at_1024x768(server, browser):
+    """Presenter mode on a projector: the few settings, the pace controls, the live chart and the
+    picture strip on one screen; a demo-paced run redraws many times, pauses and resumes, survives
+    a reload; learning rate 10 draws its explosion and says so."""
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.outside = keep_local(page)
+    page.goto(f"{server}/train?present=1")
+    settle(page)
+    assert (
+        page.get_by_test_id("stSidebar").bounding_box()["x"] + 50 < 0
+        or not page.get_by_text("Presenter mode").is_visible()
+    )
+    start_training_at(page, epochs=3, pace_steps_from_free=1, start="Start")  # 50 batches a second
+    updates = (
+        "() => { window.updates = 0; new MutationObserver(() => window.updates++).observe("
+        "document.querySelector('.live-chart'), {childList: true}); }"
+    )
+    expect(page.locator(".live-chart svg")).to_be_visible(timeout=30_000)
+    page.evaluate(updates)
+    # All on one screen: the live chart, the buttons that pace it, and the picture strip.
+    for element in (
+        page.locator(".live-chart svg"),
+        page.get_by_role("button", name="Pause"),
+        page.get_by_role("button", name="Step"),
+        page.get_by_text("What it says now"),
+        page.locator("img[src^='data:image/svg+xml']").first,
+    ):
+        box = element.bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 768 and box["x"] + box["width"] <= 1024, box
+    assert all(px >= 16 for px in page.evaluate(TICK_PX)), page.evaluate(TICK_PX)
+    page.wait_for_timeout(6000)
+    shoot(page, "train-live-projector-presenting")
+    page.get_by_role("button", name="Pause").click()
+    paused = page.get_by_text(re.compile(r"Paused after epoch \d+ of 3 · batch (\d+)"))
+    expect(paused).to_be_visible(timeout=10_000)
+    held = paused.inner_text()
+    page.wait_for_timeout(2000)
+    assert paused.inner_text() == held, "the run went on while paused"
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_text("images/s")).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(3000)
+    seen = page.evaluate("window.updates")
+    # A reload mid-run finds the run, still in presenter mode.
+    page.reload()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"Epoch \d of 3 · batch"))).to_be_visible(timeout=30_000)
+    assert "present=1" in page.url and "job=" in page.url
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Run completed", timeout=120_000)
+    assert seen >= 30, f"the chart changed only {seen} times"
+
+    # Learning rate 10: the run explodes within a few batches, and the chart shows where.
+    page.get_by_role("slider", name="Learning rate").focus()
+    for _ in range(8):  # 0.001 -> 10 on the learning rate's steps
+        page.keyboard.press("ArrowRight")
+    settle(page)
+    expect(page.get_by_role("slider", name="Learning rate")).to_have_attribute("aria-valuetext", "10")
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(page.get_by_test_id("stAlertContentError")).to_contain_text("Run diverged", timeout=60_000)
+    expect(page.locator(".js-plotly-plot").first).to_contain_text("the loss exploded here", timeout=30_000)
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").first.locator(".point").count() >= 1
+    shoot(page, "train-exploded-projector-presenting")
+    assert_no_exception(page, "presenter after an explosion")
+    assert page.outside == [], page.outside
+
+
+def start_training_at(page, epochs: int, pace_steps_from_free: int, start: str = "Start training") -> None:
+    """Set the epochs and a demo pace (steps left from "as fast as it goes"), then press Start."""
+    box = page.get_by_role("spinbutton", name="Epochs")
+    box.fill(str(epochs))
+    box.press("Enter")
+    settle(page)
+    page.get_by_role("slider", name="Speed").focus()
+    for _ in range(pace_steps_from_free):
+        page.keyboard.press("ArrowLeft")
+    settle(page)
+    page.get_by_role("button", name=start, exact=True).click()
 
 
 def test_an_uploaded_archive_keeps_its_notes_on_the_page_and_survives_a_restart(browser, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import time
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -26,7 +27,7 @@ from cnn_core.image_import import decode_image
 from cnn_core.jobs import JobRegistry
 from cnn_core.runs import RunStore, TrainedOn, control_hash, default_root
 
-from . import state
+from . import present, state
 from .svg_chart import MARK_COLOUR, Mark, Series, line_chart, picture_strip
 
 # The page scripts live in pages/views/. Streamlit treats any *.py directly in pages/ as an
@@ -42,7 +43,6 @@ PAGES = {
     "convolution": "pages/views/convolution.py",
 }
 COLOURS = {"train": "#1f77b4", "batch": "#a5c8e4", "val": "#d9480f", "test": "#2b8a3e"}
-FONT = {"size": 16}
 
 
 def run_app() -> None:
@@ -161,6 +161,15 @@ def keep_widget_values(prefix: str = state.WIDGET_PREFIX) -> None:
             st.session_state[key] = st.session_state[key]
 
 
+def pause_or_resume(job, command: str) -> None:
+    """Pause or resume, and wait (up to a second) until the run says it has: the buttons are drawn
+    once per click, so they must show the state the click made (Resume after Pause)."""
+    job.control(command)
+    deadline = time.monotonic() + 1.0
+    while job.running and job.paused != (command == "pause") and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def training_indicator() -> None:
     """On every page, while this tab's run trains: how far it is, with Pause/Resume and Stop; and
     the run stays in the address (`?job=`), so a reload or a shared link finds it from any page."""
@@ -185,14 +194,27 @@ def training_indicator() -> None:
         if can_control(job.owner):
             a, b = st.columns(2)
             if job.paused:
-                a.button("Resume", key="side_resume", on_click=job.control, args=("resume",), width="stretch")
+                a.button("Resume", key="side_resume", on_click=pause_or_resume, args=(job, "resume"), width="stretch")
             else:
-                a.button("Pause", key="side_pause", on_click=job.control, args=("pause",), width="stretch")
+                a.button("Pause", key="side_pause", on_click=pause_or_resume, args=(job, "pause"), width="stretch")
             b.button("Stop", key="side_stop", on_click=job.stop, width="stretch")
+
+
+# On a projector's 1024 px the sidebar's 336 px and the page's 5rem margins would take 45% of the
+# screen from the page: both narrower there.
+NARROW_SCREEN = """
+@media (max-width: 1200px) {
+  section[data-testid="stSidebar"][data-collapsed="false"] { width: 262px !important; min-width: 262px !important; }
+  [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; }
+}
+"""
 
 
 def sidebar(page: str = "") -> None:
     """The sidebar of every page; `page` is the shown page's address ("train", "" for Welcome)."""
+    st.html(f"<style>{NARROW_SCREEN}</style>")
+    present.toggle()
+    st.session_state[LINK_BOX] = st.sidebar.container()  # filled by link_box() once the page has run
     if page != "train":  # Train shows its run in full
         training_indicator()
     with st.sidebar:
@@ -202,6 +224,7 @@ def sidebar(page: str = "") -> None:
             st.caption("No training runs yet: start one on the Train page.")
             return
         labels = distinct({info.id: _run_label(info) for info in runs})
+        state.linked("run", state.RUN, allowed=labels)
         selected_run_id()
         st.selectbox(
             "Run shown on every page",
@@ -216,6 +239,20 @@ def sidebar(page: str = "") -> None:
             st.caption(f"That run was trained on {dataset_title(source)}")
         except (CnnCoreError, OSError, ValueError, AttributeError):
             pass  # a damaged run says so on its page
+
+
+LINK_BOX = "_link_box"
+
+
+def link_box() -> None:
+    """After the page has run: its choices into the address, and the address to copy, in the sidebar."""
+    state.keep_linked()
+    box = st.session_state.pop(LINK_BOX, None)
+    if box is None:
+        return
+    with box.expander("Link to this view", icon=":material/link:"):
+        st.caption("Opens this page with the same run, picture and choices (the copy button is at its right).")
+        st.code(state.shareable_link(st.context.url or ""), language=None, wrap_lines=True)
 
 
 def dataset_title(source: str) -> str:
@@ -267,6 +304,8 @@ def pick_image(dataset: Dataset | None, size: int, channels: int, prefix: str) -
             error_box(error)
             return None
     a, b = st.columns(2)
+    state.linked("class", f"w_{prefix}_class", allowed=dataset.classes)
+    state.linked("picture", f"w_{prefix}_index", parse=int)
     cls = a.selectbox("Class", dataset.classes, key=f"w_{prefix}_class", help="Which kind of picture to use.")
     picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
     # The value comes from the session (kept across pages), not a default as well: Streamlit
@@ -309,7 +348,7 @@ def style_figure(fig: go.Figure, title: str = "", x: str = "", y: str = "", heig
         xaxis_title=x,
         yaxis_title=y,
         height=height,
-        font=FONT,
+        font={"size": present.chart_font()},
         margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
         legend={"orientation": "h", "y": -0.25},
         uirevision=title or None,  # keep zoom and layout between redraws instead of rebuilding them
@@ -401,6 +440,7 @@ def live_loss_chart(c: Curves, epochs: int) -> str:
         x_range=(0, epochs),
         y_range=(0, limit) if limit is not None else None,
         marks=explosion_marks(c),
+        **present.chart_size(),
     )
 
 
@@ -412,6 +452,7 @@ def live_accuracy_chart(c: Curves, epochs: int) -> str:
         y_title="accuracy (%)",
         x_range=(0, epochs),
         y_range=(0, 100),
+        **present.chart_size(),
     )
 
 

@@ -118,3 +118,47 @@ def shown_run_id(ids: list[str]) -> str | None:
         chosen = ids[0] if ids else None
         st.session_state[RUN] = chosen
     return chosen
+
+
+# --- the address: a link reproduces the view ----------------------------------------------------------------
+# The choices a page keeps in its address (?name=value), each bound to its widget's key: a reload or
+# a shared link opens the same view. `control` (a shared server's control token) is never in a link.
+SHARED_LINK_SKIPS = ("control",)
+
+
+def linked(param: str, key: str, parse=str, allowed=None) -> None:
+    """Bind widget `key` to `?param=` in the address: on arrival the widget takes the address's
+    value (when it parses and, with `allowed`, is one of them); from then on the address follows
+    the widget. Call before the widget is drawn; `keep_linked` after."""
+    st.session_state.setdefault(_LINKS, {})[param] = key
+    if param in st.query_params and not st.session_state.get(f"_linked_{param}"):
+        try:
+            value = parse(st.query_params[param])
+        except (TypeError, ValueError):
+            value = None
+        if value is not None and (allowed is None or value in allowed):
+            st.session_state[key] = value
+    st.session_state[f"_linked_{param}"] = True
+
+
+def keep_linked() -> None:
+    """Write the bound widgets' current values into the address (after they are drawn)."""
+    for param, key in st.session_state.pop(_LINKS, {}).items():
+        value = st.session_state.get(key)
+        if value is None:
+            if param in st.query_params:
+                del st.query_params[param]
+        elif st.query_params.get(param) != str(value):
+            st.query_params[param] = str(value)
+
+
+_LINKS = "_links"  # the session's bindings of this script run (see linked): a page binds its own each run
+
+
+def shareable_link(base: str) -> str:
+    """This view's address, for someone else: its choices, without a control token."""
+    from urllib.parse import urlencode, urlsplit
+
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in SHARED_LINK_SKIPS}
+    page = urlsplit(base)._replace(query="", fragment="").geturl()
+    return page + ("?" + urlencode(params) if params else "")

@@ -180,12 +180,13 @@ def line_chart(
     y_range: tuple[float, float] | None = None,
     marks: Sequence[Mark] = (),
     width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> str:
     """An SVG line chart, as text for st.image. Without y_range the y axis runs from 0 (or the
     lowest value, if negative) to a round value at or above the highest; with it, values beyond
     it are drawn at its edge. `marks` are labelled points ("the loss exploded here"). A smaller
-    `width` (in picture units, the labels' size staying) gives larger labels on the screen; the
-    legend then takes as many rows as it needs."""
+    `width` and `height` (in picture units; the labels keep their size) give larger labels on the
+    screen; the legend then takes as many rows as it needs."""
     legend = _legend_rows(series, width)
     segments = [_segments(s) for s in series]
     values = [y for segs in segments for seg in segs for _, y in seg]
@@ -204,7 +205,7 @@ def line_chart(
         y_range=(y0, y1),
         x_ticks=nice_ticks(x0, x1, count=min(8 if x1 - x0 >= 8 else max(1, round(x1 - x0)), width // 70)),
         width=width,
-        height=HEIGHT + LEGEND_ROW * (len(legend) - 1),
+        height=height + LEGEND_ROW * (len(legend) - 1),
         bottom=BOTTOM + LEGEND_ROW * (len(legend) - 1),
     )
     # The curves in one group, which says how far right they reach: a live chart reveals them
@@ -231,7 +232,7 @@ def line_chart(
     # The legend, in rows under the axis title.
     for row, items in enumerate(legend):
         for x, s in items:
-            y = HEIGHT - 16 + LEGEND_ROW * row
+            y = height - 16 + LEGEND_ROW * row
             stroke = f'stroke="{s.colour}" stroke-width="{s.width:g}"'
             out.append(f'<line x1="{x}" x2="{x + 28}" y1="{y - 6}" y2="{y - 6}" {stroke}/>')
             if s.markers:
@@ -287,7 +288,7 @@ def picture_strip(pictures: Sequence[bytes], captions: Sequence[str], right: Seq
     height = int(rows * cell_h) + 8
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-        f'viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="30">',
+        f'viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="34">',
         "<title>What the network says about these test pictures now</title>",
         f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
     ]
@@ -302,7 +303,11 @@ def picture_strip(pictures: Sequence[bytes], captions: Sequence[str], right: Seq
         colour = "#2b8a3e" if ok else MARK_COLOUR
         centre = column * cell_w + cell_w / 2
         first, _, second = caption.partition("\n")
-        out.append(_text(centre, y + size + text, first, f' text-anchor="middle" fill="{colour}" font-weight="600"'))
+        # A long name ("automobile") is squeezed into its cell rather than cut at the picture's edge.
+        squeeze = 0.5 * text * len(first) > cell_w - 8
+        fit = f' textLength="{cell_w - 8:.0f}" lengthAdjust="spacingAndGlyphs"' if squeeze else ""
+        bold = f' text-anchor="middle" fill="{colour}" font-weight="600"{fit}'
+        out.append(_text(centre, y + size + text, first, bold))
         out.append(_text(centre, y + size + 2 * text, second, f' text-anchor="middle" fill="{colour}"'))
     out.append("</svg>")
     return "".join(out)

@@ -37,7 +37,7 @@ def move(step: int) -> None:
 
 st.title("Architecture")
 st.markdown(
-    "Each row is one layer, applied top to bottom. Change a number and the table on the right recomputes "
+    "Each row is one layer, applied top to bottom. Change a number and the table below recomputes "
     "every shape with the tutorial's formula `out = (in - kernel + 2*padding) // stride + 1`."
 )
 name = state.dataset_name()
@@ -48,9 +48,11 @@ if "arch_rows" not in st.session_state or st.session_state.get("arch_synced") !=
     load_rows(to_rows(state.architecture()))
     st.session_state["arch_synced"] = state.architecture()
 
-edit, result = st.columns([5, 6], gap="large")
+# The table to edit, then what it computes, one under the other: side by side, both tables scrolled
+# sideways at 1024 px and hid columns.
+edit, result = st.container(), st.container()
 with edit:
-    a, b = st.columns([3, 2], vertical_alignment="bottom")
+    a, b = st.columns([3, 1], vertical_alignment="bottom")
     a.selectbox(
         "Start from",
         list(PRESETS),
@@ -58,7 +60,7 @@ with edit:
         format_func=lambda k: PRESETS[k].title,
         help="Replace the table with one of the ready-made networks.",
     )
-    b.button("Load it", on_click=start_from_preset, icon=":material/restart_alt:")
+    b.button("Load it", on_click=start_from_preset, icon=":material/restart_alt:", width="stretch")
     kinds = sorted(set(ACTIVATIONS) | set(POOLS))
     table = st.data_editor(
         pd.DataFrame(st.session_state["arch_rows"], columns=list(ROW_COLUMNS)),
@@ -75,7 +77,7 @@ with edit:
                 "every input to every output (the image is flattened before the first one).",
             ),
             "size": st.column_config.NumberColumn(
-                "channels / outputs",
+                "size",
                 min_value=1,
                 max_value=16384,
                 step=1,
@@ -83,28 +85,48 @@ with edit:
                 f"needs one output per class ({classes}).",
             ),
             "kernel": st.column_config.NumberColumn(
-                "kernel", min_value=1, max_value=32, step=1, help="Width and height of the window, in pixels."
+                "kernel",
+                min_value=1,
+                max_value=32,
+                step=1,
+                width="small",
+                help="Width and height of the window, in pixels.",
             ),
             "stride": st.column_config.NumberColumn(
-                "stride", min_value=1, max_value=32, step=1, help="How many pixels the window moves each step."
+                "stride",
+                min_value=1,
+                max_value=32,
+                step=1,
+                width="small",
+                help="How many pixels the window moves each step.",
             ),
             "padding": st.column_config.NumberColumn(
-                "padding", min_value=0, max_value=16, step=1, help="Zeros added around the border before sliding."
+                "padding",
+                min_value=0,
+                max_value=16,
+                step=1,
+                width="small",
+                help="Zeros added around the border before sliding.",
             ),
             "kind": st.column_config.SelectboxColumn(
                 "kind", options=kinds, help=f"activation: {', '.join(ACTIVATIONS)}; pool: {' or '.join(POOLS)}."
             ),
             "p": st.column_config.NumberColumn(
-                "dropout p", min_value=0.0, max_value=0.99, step=0.05, help="Share of values silenced while training."
+                "dropout p",
+                min_value=0.0,
+                max_value=0.99,
+                step=0.05,
+                width="small",
+                help="Share of values silenced while training.",
             ),
         },
     )
     rows = table.to_dict("records")
     st.session_state["edited_rows"] = rows
-    a, b, c = st.columns([2, 1, 1], vertical_alignment="bottom")
+    a, b, c, _ = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     a.number_input("Move layer", 1, max(1, len(rows)), key="w_move_layer", help="Pick a layer number to move.")
-    b.button("Up", on_click=move, args=(-1,), icon=":material/arrow_upward:")
-    c.button("Down", on_click=move, args=(1,), icon=":material/arrow_downward:")
+    b.button("Up", on_click=move, args=(-1,), icon=":material/arrow_upward:", width="stretch")
+    c.button("Down", on_click=move, args=(1,), icon=":material/arrow_downward:", width="stretch")
 
 with result:
     try:
@@ -144,7 +166,7 @@ with result:
     else:
         m1, m2, m3 = st.columns(3)
         m1.metric("Parameters", f"{report.parameters:,}", help="Numbers the network learns.")
-        m2.metric("Multiply-adds per image", f"{report.mult_adds / 1e6:,.2f} M", help="Work for one forward pass.")
+        m2.metric("Multiply-adds", f"{report.mult_adds / 1e6:,.2f} M", help="Work for one forward pass of one image.")
         m3.metric("Output", " x ".join(map(str, report.output_shape)), help="One score per class.")
         st.success("This network fits the data. The Train page uses it.", icon=":material/check_circle:")
     sized = [r for r in report.rows if r.formula]

@@ -8,6 +8,7 @@ import streamlit as st
 from cnn_core.convolution import KERNELS, apply_kernel
 from cnn_core.inspection import stretch
 from pages import common
+from pages.common import state
 
 st.title("Convolution, step by step")
 st.markdown(
@@ -24,6 +25,9 @@ with pick:
 with settings:
     # Defaults through the session, not the widgets: a widget given a default and a kept value
     # (common.keep_widget_values) makes Streamlit log a warning on every visit.
+    state.linked("kernel", "w_conv_kernel", allowed=[*KERNELS, "your own numbers"])
+    state.linked("stride", "w_conv_stride", parse=int, allowed=[1, 2, 3])
+    state.linked("padding", "w_conv_padding", parse=int, allowed=[0, 1, 2])
     st.session_state.setdefault("w_conv_kernel", list(KERNELS)[1])
     name = st.selectbox(
         "Kernel",

@@ -25,15 +25,17 @@ with one:
     st.markdown(
         "**1. Train**  \nPick settings, press Start, watch the curves. Try a learning rate of 1 and see what happens."
     )
-    st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:")
+    st.page_link(common.PAGES["train"], label="Train a network", icon=":material/play_circle:", width="stretch")
 with two:
     st.markdown("**2. Change the layers**  \nAdd a convolution or pooling layer and see every shape recomputed.")
-    st.page_link(common.PAGES["architecture"], label="Edit the architecture", icon=":material/account_tree:")
+    st.page_link(
+        common.PAGES["architecture"], label="Edit the architecture", icon=":material/account_tree:", width="stretch"
+    )
 with three:
     st.markdown(
         "**3. Look inside**  \nSee the filters it learned, what each layer sees, and which classes it mixes up."
     )
-    st.page_link(common.PAGES["inside"], label="Filters and feature maps", icon=":material/grid_view:")
+    st.page_link(common.PAGES["inside"], label="See what it learned", icon=":material/grid_view:", width="stretch")
 
 st.subheader("The idea in one picture")
 st.markdown(

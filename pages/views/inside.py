@@ -7,6 +7,7 @@ import streamlit as st
 from cnn_core.errors import CnnCoreError
 from cnn_core.inspection import channel_grid, class_probabilities, conv_filters, conv_layers, feature_maps, filter_grid
 from pages import common
+from pages.common import state
 from pages.common.svg_chart import bar_chart
 
 st.title("Filters and feature maps")
@@ -34,6 +35,7 @@ positions = conv_layers(model)
 if not positions:
     st.info("This network has no convolution layers, so it has no filters to show.")
 else:
+    state.linked("layer", "w_filter_layer", parse=int, allowed=positions)
     position = st.selectbox(
         "Convolution layer",
         positions,

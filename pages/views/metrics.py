@@ -10,6 +10,7 @@ from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
 from cnn_core.metrics import confusion_cell, top_k
 from pages import common
+from pages.common import state
 
 st.title("Metrics")
 run_id = common.selected_run_id()
@@ -44,9 +45,12 @@ if metrics is None:
     st.stop()
 test = metrics["test"]
 classes = test["classes"]
-st.caption(f"Run {run_id} · {setup.architecture.name} · {setup.dataset.name} · {metrics['status']}")
+st.caption(
+    f"Run {run_id} · {setup.architecture.name} · {setup.dataset.name} · {metrics['status']} · "
+    f"{metrics['epochs_completed']} epochs in {metrics['train_seconds']:.1f} s"
+)
 
-m = st.columns(4)
+m = st.columns(3)
 val = metrics.get("val") or {}
 m[0].metric(
     "Validation accuracy",
@@ -57,7 +61,6 @@ m[1].metric(
     "Test accuracy", f"{100 * test['accuracy']:.1f}%", help=f"{test['images']:,} pictures never used in training."
 )
 m[2].metric("Test loss", f"{test['loss']:.3f}" if test.get("loss") is not None else "-")
-m[3].metric("Epochs", metrics["epochs_completed"], help=f"Training took {metrics['train_seconds']:.1f} s.")
 
 history = run.history()
 a, b = st.columns(2)
@@ -67,7 +70,8 @@ b.plotly_chart(common.accuracy_figure(c), key="m_acc")
 
 st.subheader("Class by class")
 scores = pd.DataFrame(test["per_class"]).rename(columns={"name": "class"})
-left, right = st.columns([2, 3])
+# The table over its chart, not beside it: side by side, the table hid F1 at 1024 px.
+left, right = st.container(), st.container()
 SCORE_HELP = {
     "precision": ("precision", "Of the pictures it called this class, the share that were."),
     "recall": ("recall", "Of the pictures of this class, the share it found."),
@@ -135,6 +139,8 @@ a, b = st.columns(2)
 default_pair = (pairs[0]["true_class"], pairs[0]["predicted_class"]) if pairs else (classes[0], classes[0])
 st.session_state.setdefault("w_cm_true", default_pair[0])
 st.session_state.setdefault("w_cm_pred", default_pair[1])
+state.linked("true", "w_cm_true", allowed=classes)
+state.linked("said", "w_cm_pred", allowed=classes)
 true_class = a.selectbox("True class", classes, key="w_cm_true")
 said_class = b.selectbox("Predicted class", classes, key="w_cm_pred")
 try:

@@ -49,7 +49,9 @@ table = pd.DataFrame(
     ]
 )
 st.caption("Select rows to compare their curves (two or more) or to act on one run.")
-event = st.dataframe(
+# Every setting of every run: wider than a screen, so the numbers compared first come first and
+# the rest scroll into view (the one table allowed to; see tests/test_browser.py).
+event = st.container(key="wide_table").dataframe(
     table,
     hide_index=True,
     width="stretch",

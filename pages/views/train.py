@@ -29,7 +29,7 @@ from cnn_core.settings import SCHEMA, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
-from pages.common import state
+from pages.common import present, state
 from pages.common.live_chart import live_chart
 from pages.common.settings_widgets import settings_widgets
 
@@ -43,6 +43,7 @@ DEMO_SECONDS = 0.25  # at a demo pace the run waits anyway: redraw four times a 
 FREE = 0
 PACES = [2, 5, 10, 20, 50, FREE]
 SAMPLE_SIZES = ("train_samples", "val_samples", "test_samples")
+FEW = ("learning_rate", "epochs")  # in presenter mode, in view beside the starting point and the speed
 NO_PROGRESS_SLIDE = "[data-testid='stProgress'], [data-testid='stProgress'] * {transition: none !important}"
 
 
@@ -91,7 +92,17 @@ if lost_job:
         "ended): find it on **Runs**, where an interrupted run can be resumed.",
         icon=":material/info:",
     )
-setup, live = st.columns([2, 3], gap="large")
+presenting = present.on()
+if presenting:
+    # For a room: the few settings that matter, then the buttons, then the live view, on one screen;
+    # the rest folded below.
+    few = st.columns(4)
+    buttons = st.columns(5)
+    live = st.container()
+    setup = st.expander("Data, network and every setting")
+else:
+    setup, live = st.columns([2, 3], gap="large")
+    few = buttons = None
 
 
 # --- 1. data ------------------------------------------------------------------------------------------
@@ -282,14 +293,15 @@ with setup:
     if state.preset() == state.CUSTOM:
         preset_options.append(state.CUSTOM)
         st.session_state["w_preset"] = state.CUSTOM
-    st.selectbox(
-        "Starting point",
-        preset_options,
-        key="w_preset",
-        on_change=on_preset_change,
-        format_func=lambda key: PRESETS[key].title if key in PRESETS else "Your network from the Architecture page",
-        help="A ready-made network with the settings it was made for. Choosing one resets the settings below.",
-    )
+    with few[0] if presenting else st.container():
+        st.selectbox(
+            "Starting point",
+            preset_options,
+            key="w_preset",
+            on_change=on_preset_change,
+            format_func=lambda key: PRESETS[key].title if key in PRESETS else "Your network from the Architecture page",
+            help="A ready-made network with the settings it was made for. Choosing one resets the settings below.",
+        )
     architecture = state.architecture()
     if dataset is not None:
         architecture = architecture.with_num_classes(dataset.num_classes)
@@ -306,7 +318,11 @@ with setup:
 # --- 3. settings ----------------------------------------------------------------------------------------
 with setup:
     st.subheader("3. Settings")
-    settings_widgets([s for s in SCHEMA if not s.more])
+    settings_widgets([s for s in SCHEMA if not s.more and not (presenting and s.name in FEW)])
+    if presenting:
+        for column, name in zip(few[1:3], FEW, strict=True):
+            with column:
+                settings_widgets([s for s in SCHEMA if s.name == name])
     with st.expander("More settings"):
         highs = {}
         if dataset is not None:
@@ -327,9 +343,10 @@ with setup:
             }
         settings_widgets([s for s in SCHEMA if s.more], highs)
 
-    running = job is not None and job.running
+running = job is not None and job.running
+with buttons[0] if presenting else setup:
     start = st.button(
-        "Start training",
+        "Start" if presenting else "Start training",
         type="primary",
         icon=":material/play_arrow:",
         disabled=dataset is None or running,
@@ -416,8 +433,12 @@ def draw_live() -> None:
         return
     epochs = current.plan.settings.epochs
     draw_notes(c)
-    live_chart(common.live_loss_chart(c, epochs), current.id, key=f"live_loss_{current.id}")
-    draw_snapshot(current.plan, reported)
+    # For a room, the pictures beside the curve: both on one screen at 1024x768.
+    chart, strip = st.columns([3, 2]) if presenting else (st.container(), st.container())
+    with chart:
+        live_chart(common.live_loss_chart(c, epochs), current.id, key=f"live_loss_{current.id}")
+    with strip:
+        draw_snapshot(current.plan, reported)
     st.image(common.live_accuracy_chart(c, epochs), width="stretch")
     draw_log(current, reported)
 
@@ -495,13 +516,16 @@ def on_pace_change(job) -> None:
 
 def pace_controls(job) -> None:
     """Pause or resume, step one batch or one epoch, stop: beside the chart they act on."""
-    # Two by two: four in a row are cut to their first letter in a projector's narrow column.
-    (a, b), (c, d) = st.columns(2), st.columns(2)
+    # Two by two in the live column: four in a row are cut to their first letter at 1024 px. In
+    # presenter mode, in the row of buttons beside Start.
+    a, b, c, d = buttons[1:] if presenting else (*st.columns(2), *st.columns(2))
     if job.paused:
-        a.button("Resume", icon=":material/play_arrow:", on_click=job.control, args=("resume",), key=f"resume_{job.id}",
+        a.button("Resume", icon=":material/play_arrow:", on_click=common.pause_or_resume, args=(job, "resume"),
+                 key=f"resume_{job.id}",
                  help="Train on from here, at the speed chosen above.", width="stretch")  # fmt: skip
     else:
-        a.button("Pause", icon=":material/pause:", on_click=job.control, args=("pause",), key=f"pause_{job.id}",
+        a.button("Pause", icon=":material/pause:", on_click=common.pause_or_resume, args=(job, "pause"),
+                 key=f"pause_{job.id}",
                  help="Hold the run after this batch; nothing is lost.", width="stretch")  # fmt: skip
     b.button("Step", icon=":material/skip_next:", on_click=job.control, args=("step 1",), key=f"step_{job.id}",
              help="Train one batch, then pause.", width="stretch")  # fmt: skip
@@ -512,9 +536,10 @@ def pace_controls(job) -> None:
 
 
 with live:
-    st.subheader("Live")
+    if not presenting:
+        st.subheader("Live")
     st.session_state.setdefault("w_pace", FREE)
-    st.select_slider(
+    (few[3] if presenting else st.container()).select_slider(
         "Speed",
         PACES,
         key="w_pace",
@@ -525,7 +550,8 @@ with live:
         "10 batches a second. The result is the same at every speed.",
     )
     if job is None:
-        st.info("Press **Start training**: the loss curves appear here within seconds.", icon=":material/monitoring:")
+        start_word = "Start" if presenting else "Start training"
+        st.info(f"Press **{start_word}**: the loss curves appear here within seconds.", icon=":material/monitoring:")
         # A tab that lost its session (closed and reopened) can pick up a run that is still going.
         for other in [j for j in registry.jobs("train") if j.running]:
             if st.button(

@@ -1,0 +1,73 @@
+"""Presenter mode: text and charts a room can read from the back, on a 1024x768 projector.
+
+Turned on by the sidebar's toggle, or by `?present=1` in the address (so a link opens in it;
+the toggle keeps the address in step). It makes every size on the page larger at once: Streamlit
+sizes text, widgets and spacing in rem, so a larger root font (ROOT_PX) scales them together,
+and the page's padding, which would grow with it, is set back to a projector's needs. The
+sidebar starts folded, and the Train page puts the few settings that matter, the pace controls,
+the live loss chart and the picture strip on one screen (see pages/views/train.py). Charts read
+`chart_font()` and `chart_width()` so their labels stay at least 16 px on the screen.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import state
+
+KEY = state.widget_key("present")
+ROOT_PX = 22  # body text in presenter mode (Streamlit's default is 16 px)
+# Streamlit's own sizes in rem grow with the root; these are set back so the content has room.
+CSS = f"""
+html {{ font-size: {ROOT_PX}px; }}
+[data-testid="stMainBlockContainer"] {{ padding: 3.2rem 1rem 2rem 1rem; max-width: none; }}
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] {{ gap: 0.6rem; }}
+.stMain h1 {{ font-size: 1.6rem; padding: 0; }}
+/* Labels, captions and small print as large as the body: the back row reads them too. */
+.stMain p:not([data-testid="stMetricValue"] p), .stMain li, .stMain label, [data-testid="stCaptionContainer"] {{
+  font-size: 1rem;
+}}
+.stMain h2, .stMain h3 {{ font-size: 1.2rem; padding: 0.25rem 0; }}
+[data-testid="stHeader"] {{ height: 2.5rem; }}
+"""
+
+
+def on() -> bool:
+    """Whether this tab is in presenter mode (the toggle, or `?present=1` on arrival)."""
+    if KEY not in st.session_state:
+        st.session_state[KEY] = st.query_params.get("present") == "1"
+    return bool(st.session_state[KEY])
+
+
+def _follow_toggle() -> None:
+    if st.session_state[KEY]:
+        st.query_params["present"] = "1"
+    elif "present" in st.query_params:
+        del st.query_params["present"]
+
+
+def toggle() -> None:
+    """The sidebar's switch; in presenter mode, the page's larger sizes."""
+    presenting = on()
+    st.sidebar.toggle(
+        "Presenter mode",
+        key=KEY,
+        on_change=_follow_toggle,
+        help="Large text and charts for a projector, the sidebar folded away, and on Train the live chart, "
+        "its controls and the pictures on one screen. The address keeps it (?present=1), so a link opens in it.",
+    )
+    if presenting:
+        _follow_toggle()  # a link that arrived with ?present=1 keeps it; a later visit by toggle gets it
+        st.html(f"<style>{CSS}</style>")
+
+
+def chart_font() -> int:
+    """Plotly's font size: its tick labels at least 16 px, larger for a room."""
+    return 20 if on() else 16
+
+
+def chart_size() -> dict[str, int]:
+    """The size in picture units of an SVG chart (svg_chart), which is shown at its column's width:
+    in presenter mode fewer units, so that its 17-unit labels come out at least 16 px on the screen
+    in the Train page's chart column at 1024x768 (~570 px), and lower, so it fits beside the rest."""
+    return {"width": 540, "height": 290} if on() else {}
