@@ -388,6 +388,9 @@ def test_a_presenter_runs_a_demo_at_1024x768(server, browser):
     expect(page.get_by_test_id("stAlertContentError")).to_contain_text("Run diverged", timeout=60_000)
     expect(page.locator(".js-plotly-plot").first).to_contain_text("the loss exploded here", timeout=30_000)
     assert page.locator(".js-plotly-plot .scatterlayer .trace").first.locator(".point").count() >= 1
+    page.mouse.move(0, 0)  # no tooltip in the picture
+    page.wait_for_timeout(500)
+    assert page.evaluate(CUT_OFF) == []
     shoot(page, "train-exploded-projector-presenting")
     assert_no_exception(page, "presenter after an explosion")
     assert page.outside == [], page.outside
