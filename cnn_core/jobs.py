@@ -98,12 +98,18 @@ class Job:
         for callback in self._on_stop:
             callback()
 
-    def control(self, command: str) -> None:
+    def control(self, command: str, wait: float = 0.0) -> None:
         """Pause, resume, step or pace a training job, in pacing.Pace.command's words ("pause",
-        "step epoch", "pace 10"...). ConfigError for a word it does not know."""
+        "step epoch", "pace 10"...). ConfigError for a word it does not know. With `wait`, a pause
+        or resume waits up to that many seconds until the run reports it, so a caller that draws
+        the state next (a page's Pause button turning into Resume) draws the new one."""
         if self._control is not None and self.running:
             pacing.parse_command(command)  # refuse a bad command here, in the caller's thread
             self._control(command)
+            if command in ("pause", "resume"):
+                deadline = time.monotonic() + wait
+                while self.running and self.paused != (command == "pause") and time.monotonic() < deadline:
+                    time.sleep(0.02)
 
     @property
     def paused(self) -> bool:

@@ -107,3 +107,19 @@ def test_a_job_is_paced_from_the_page_in_a_thread(tiny_data, tmp_path):
     job.stop()
     job.thread.join(60)
     assert job.result.status == "stopped"
+
+
+def test_pause_and_resume_can_wait_until_the_run_says_so(tiny_data, tmp_path):
+    """A page redraws its Pause button right after the click: with `wait`, the job already
+    reports the new state when control returns."""
+    registry = JobRegistry()
+    job = registry.start_training(
+        PRESETS["tutorial"].architecture, TrainSettings(epochs=50), tiny_data, RunStore(tmp_path), pace=20
+    )
+    wait_for(lambda: job.progress.get("batch", 0) >= 2)
+    job.control("pause", wait=5.0)
+    assert job.paused
+    job.control("resume", wait=5.0)
+    assert not job.paused
+    job.stop()
+    job.thread.join(60)

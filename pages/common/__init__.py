@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import time
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -161,13 +160,7 @@ def keep_widget_values(prefix: str = state.WIDGET_PREFIX) -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def pause_or_resume(job, command: str) -> None:
-    """Pause or resume, and wait (up to a second) until the run says it has: the buttons are drawn
-    once per click, so they must show the state the click made (Resume after Pause)."""
-    job.control(command)
-    deadline = time.monotonic() + 1.0
-    while job.running and job.paused != (command == "pause") and time.monotonic() < deadline:
-        time.sleep(0.02)
+CLICK_WAIT = 1.0  # seconds Pause or Resume waits for the run, so the button redrawn after it is the new one
 
 
 def training_indicator() -> None:
@@ -194,9 +187,11 @@ def training_indicator() -> None:
         if can_control(job.owner):
             a, b = st.columns(2)
             if job.paused:
-                a.button("Resume", key="side_resume", on_click=pause_or_resume, args=(job, "resume"), width="stretch")
+                a.button(
+                    "Resume", key="side_resume", on_click=job.control, args=("resume", CLICK_WAIT), width="stretch"
+                )
             else:
-                a.button("Pause", key="side_pause", on_click=pause_or_resume, args=(job, "pause"), width="stretch")
+                a.button("Pause", key="side_pause", on_click=job.control, args=("pause", CLICK_WAIT), width="stretch")
             b.button("Stop", key="side_stop", on_click=job.stop, width="stretch")
 
 

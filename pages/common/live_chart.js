@@ -15,17 +15,16 @@ function readCurves(group) {
 function drawTo(ctx, curves, to) {
   for (const line of curves.lines) {
     const pts = line.points;
-    let i = line.done;
-    if (i + 1 >= pts.length && !(pts.length === 1 && i === 0)) continue;
     if (pts.length === 1) {  // a single point: a dot
-      if (pts[0][0] <= to) {
+      if (!line.done && pts[0][0] <= to) {
         ctx.fillStyle = line.colour;
         ctx.beginPath(); ctx.arc(pts[0][0], pts[0][1], line.width, 0, 7); ctx.fill();
         line.done = 1;
       }
       continue;
     }
-    if (pts[i + 1][0] > to) continue;
+    let i = line.done;
+    if (i + 1 >= pts.length || pts[i + 1][0] > to) continue;
     ctx.strokeStyle = line.colour; ctx.lineWidth = line.width; ctx.lineJoin = "round"; ctx.lineCap = "round";
     ctx.beginPath(); ctx.moveTo(pts[i][0], pts[i][1]);
     while (i + 1 < pts.length && pts[i + 1][0] <= to) { i++; ctx.lineTo(pts[i][0], pts[i][1]); }

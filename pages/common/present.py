@@ -1,12 +1,12 @@
 """Presenter mode: text and charts a room can read from the back, on a 1024x768 projector.
 
 Turned on by the sidebar's toggle, or by `?present=1` in the address (so a link opens in it;
-the toggle keeps the address in step). It makes every size on the page larger at once: Streamlit
+the address follows the toggle, through state.linked). It makes every size on the page larger at once: Streamlit
 sizes text, widgets and spacing in rem, so a larger root font (ROOT_PX) scales them together,
 and the page's padding, which would grow with it, is set back to a projector's needs. The
 sidebar starts folded, and the Train page puts the few settings that matter, the pace controls,
 the live loss chart and the picture strip on one screen (see pages/views/train.py). Charts read
-`chart_font()` and `chart_width()` so their labels stay at least 16 px on the screen.
+`chart_font()` and `chart_size()` so their labels stay at least 16 px on the screen.
 """
 
 from __future__ import annotations
@@ -34,16 +34,8 @@ html {{ font-size: {ROOT_PX}px; }}
 
 def on() -> bool:
     """Whether this tab is in presenter mode (the toggle, or `?present=1` on arrival)."""
-    if KEY not in st.session_state:
-        st.session_state[KEY] = st.query_params.get("present") == "1"
-    return bool(st.session_state[KEY])
-
-
-def _follow_toggle() -> None:
-    if st.session_state[KEY]:
-        st.query_params["present"] = "1"
-    elif "present" in st.query_params:
-        del st.query_params["present"]
+    state.linked("present", KEY, parse=lambda text: text == "1", to_text=lambda value: "1" if value else None)
+    return bool(st.session_state.setdefault(KEY, False))
 
 
 def toggle() -> None:
@@ -52,12 +44,10 @@ def toggle() -> None:
     st.sidebar.toggle(
         "Presenter mode",
         key=KEY,
-        on_change=_follow_toggle,
         help="Large text and charts for a projector, the sidebar folded away, and on Train the live chart, "
         "its controls and the pictures on one screen. The address keeps it (?present=1), so a link opens in it.",
     )
     if presenting:
-        _follow_toggle()  # a link that arrived with ?present=1 keeps it; a later visit by toggle gets it
         st.html(f"<style>{CSS}</style>")
 
 

@@ -126,11 +126,12 @@ def shown_run_id(ids: list[str]) -> str | None:
 SHARED_LINK_SKIPS = ("control",)
 
 
-def linked(param: str, key: str, parse=str, allowed=None) -> None:
+def linked(param: str, key: str, parse=str, allowed=None, to_text=str) -> None:
     """Bind widget `key` to `?param=` in the address: on arrival the widget takes the address's
     value (when it parses and, with `allowed`, is one of them); from then on the address follows
-    the widget. Call before the widget is drawn; `keep_linked` after."""
-    st.session_state.setdefault(_LINKS, {})[param] = key
+    the widget, written by `to_text` (None: left out). Call before the widget is drawn;
+    `keep_linked` after."""
+    st.session_state.setdefault(_LINKS, {})[param] = (key, to_text)
     if param in st.query_params and not st.session_state.get(f"_linked_{param}"):
         try:
             value = parse(st.query_params[param])
@@ -143,13 +144,14 @@ def linked(param: str, key: str, parse=str, allowed=None) -> None:
 
 def keep_linked() -> None:
     """Write the bound widgets' current values into the address (after they are drawn)."""
-    for param, key in st.session_state.pop(_LINKS, {}).items():
+    for param, (key, to_text) in st.session_state.pop(_LINKS, {}).items():
         value = st.session_state.get(key)
-        if value is None:
+        text = None if value is None else to_text(value)
+        if text is None:
             if param in st.query_params:
                 del st.query_params[param]
-        elif st.query_params.get(param) != str(value):
-            st.query_params[param] = str(value)
+        elif st.query_params.get(param) != text:
+            st.query_params[param] = text
 
 
 _LINKS = "_links"  # the session's bindings of this script run (see linked): a page binds its own each run

@@ -520,11 +520,11 @@ def pace_controls(job) -> None:
     # presenter mode, in the row of buttons beside Start.
     a, b, c, d = buttons[1:] if presenting else (*st.columns(2), *st.columns(2))
     if job.paused:
-        a.button("Resume", icon=":material/play_arrow:", on_click=common.pause_or_resume, args=(job, "resume"),
+        a.button("Resume", icon=":material/play_arrow:", on_click=job.control, args=("resume", common.CLICK_WAIT),
                  key=f"resume_{job.id}",
                  help="Train on from here, at the speed chosen above.", width="stretch")  # fmt: skip
     else:
-        a.button("Pause", icon=":material/pause:", on_click=common.pause_or_resume, args=(job, "pause"),
+        a.button("Pause", icon=":material/pause:", on_click=job.control, args=("pause", common.CLICK_WAIT),
                  key=f"pause_{job.id}",
                  help="Hold the run after this batch; nothing is lost.", width="stretch")  # fmt: skip
     b.button("Step", icon=":material/skip_next:", on_click=job.control, args=("step 1",), key=f"step_{job.id}",
