@@ -222,6 +222,10 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached(timeout=30_000)
     assert page.locator("img[src^='data:image/svg+xml']").count() == 0
     assert_no_exception(page, "train after a run")
+    page.set_viewport_size({"width": 1024, "height": 768})  # the outcome in a projector's live column
+    page.wait_for_timeout(1000)
+    assert page.evaluate(CUT_OFF) == []
+    page.set_viewport_size({"width": 1600, "height": 1000})
 
     # Two sessions at once: one long run in a second tab, stopped while the first tab trains again.
     other = open_page(browser, f"{server}/train")

@@ -455,7 +455,9 @@ def draw_outcome(current) -> None:
         status = end["status"]
         message = {"completed": st.success, "stopped": st.warning, "diverged": st.error}.get(status, st.error)
         message(f"Run {status}: {end['message']}.")
-        m1, m2, m3 = st.columns(3)
+        # Two by two and the links one under another: in the live column at 1024 px, three in a
+        # row cut the labels to "Validation ac..." and "Metr...".
+        (m1, m2), (m3, _) = st.columns(2), st.columns(2)
         m1.metric(
             "Validation accuracy", f"{100 * end['val_accuracy']:.1f}%" if end.get("val_accuracy") is not None else "-"
         )
@@ -463,10 +465,9 @@ def draw_outcome(current) -> None:
             "Test accuracy", f"{100 * end['test_accuracy']:.1f}%" if end.get("test_accuracy") is not None else "-"
         )
         m3.metric("Training time", fmt_seconds(end.get("train_seconds")))
-        links = st.columns(3)
-        links[0].page_link(common.PAGES["metrics"], label="Metrics for this run", icon=":material/analytics:")
-        links[1].page_link(common.PAGES["inside"], label="Filters and feature maps", icon=":material/grid_view:")
-        links[2].page_link(common.PAGES["runs"], label="Compare runs", icon=":material/compare_arrows:")
+        st.page_link(common.PAGES["metrics"], label="Metrics for this run", icon=":material/analytics:")
+        st.page_link(common.PAGES["inside"], label="Filters and feature maps", icon=":material/grid_view:")
+        st.page_link(common.PAGES["runs"], label="Compare runs", icon=":material/compare_arrows:")
     elif current.status == "failed":
         st.error(f"The run failed: {current.error}")
 
