@@ -22,6 +22,20 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def cli_here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`cli` without starting Python again: cnn_core.cli.main as `python -m cnn_core` calls it, for
+    the many cases where only the output and the exit status matter (a new process costs ~3 s
+    importing torch). Tests that need the real process use `cli`."""
+    from cnn_core.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["python", "-m", "cnn_core", *args], code, out.out, out.err)
+
+
 def train_then_kill(args: list[str], runs_dir: Path, ready, timeout: float = 120) -> None:
     """Start `python -m cnn_core train ARGS --runs-dir RUNS_DIR`, wait until `ready(run)` holds for
     its run, then kill it with SIGKILL, as a crash or a power cut would."""

@@ -199,12 +199,6 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     settle(page)
     expect(page.get_by_test_id("stSidebarNav")).to_contain_text("Welcome")
     assert page.get_by_role("dialog").count() == 0
-    for path in PAGES:
-        page.goto(f"{server}/{path}")
-        page.get_by_test_id("stMain").wait_for()
-        settle(page)
-        assert_no_exception(page, path or "welcome")
-
     # A short run: the loss chart draws and the run ends with its metrics.
     page.goto(f"{server}/train")
     settle(page)
@@ -241,20 +235,6 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
     other.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").first.click()
     expect(other.get_by_test_id("stAlertContentWarning")).to_contain_text("Run stopped", timeout=60_000)
     assert_no_exception(other, "train after Stop")
-
-    # The pages that show a run, now that there are three.
-    for path, name in (
-        ("metrics", "metrics"),
-        ("inside", "feature-maps"),
-        ("architecture", "architecture"),
-        ("runs", "runs"),
-        ("convolution", "convolution"),
-        ("", "welcome"),
-    ):
-        page.goto(f"{server}/{path}")
-        settle(page)
-        assert_no_exception(page, path or "welcome")
-        shoot(page, name)
 
     # Runs: tick two rows of the table (a canvas grid: click where the row checkboxes are drawn).
     page.goto(f"{server}/runs")
@@ -359,6 +339,7 @@ def test_a_presenter_runs_a_demo_at_1024x768(server, browser):
         page.get_by_text("What it says now"),
         page.locator("img[src^='data:image/svg+xml']").first,
     ):
+        expect(element).to_be_visible(timeout=30_000)  # the strip draws with the first snapshot
         box = element.bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= 768 and box["x"] + box["width"] <= 1024, box
     assert all(px >= 16 for px in page.evaluate(TICK_PX)), page.evaluate(TICK_PX)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import cli
+from conftest import cli, cli_here
 
 from cnn_core.cli import build_parser, option_name
 from cnn_core.runs import RunStore
@@ -62,14 +62,19 @@ def test_train_log_has_the_tutorials_shape(tmp_path):
         (["--bogus"], "--bogus"),
     ],
 )
-def test_invalid_input_exits_2_with_one_line_naming_the_option(args, named, tmp_path):
-    out = cli("train", *args, "--runs-dir", str(tmp_path), timeout=60)
+def test_invalid_input_exits_2_with_one_line_naming_the_option(args, named, tmp_path, capsys):
+    out = cli_here(capsys, "train", *args, "--runs-dir", str(tmp_path))
     assert out.returncode == 2
     assert out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert named in out.stderr
     assert "Traceback" not in out.stderr
     assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_a_refusal_exits_2_from_a_real_process(tmp_path):
+    out = cli("train", "--lr", "fast", "--runs-dir", str(tmp_path), timeout=60)
+    assert (out.returncode, out.stdout) == (2, "") and out.stderr.count("\n") == 1 and "--lr" in out.stderr
 
 
 def test_huge_learning_rate_diverges_with_exit_3(tmp_path):

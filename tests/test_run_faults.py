@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli
+from conftest import ROOT, cli, cli_here
 
 from cnn_core.runs import INTERRUPTED, RunStore
 
@@ -94,10 +94,10 @@ def test_a_killed_saves_leftovers_are_swept_when_the_store_opens(tmp_path):
     ],
     ids=["100000-brackets", "layers-50-deep"],  # an id holding the content would not fit in the environment
 )
-def test_a_deeply_nested_arch_is_refused_with_exit_2(content, words, tmp_path):
+def test_a_deeply_nested_arch_is_refused_with_exit_2(content, words, tmp_path, capsys):
     path = tmp_path / "arch.json"
     path.write_text(content)
-    out = cli("train", "--arch", str(path), "--dry-run", "--dataset", "synthetic")
+    out = cli_here(capsys, "train", "--arch", str(path), "--dry-run", "--dataset", "synthetic")
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr and words in out.stderr
 
