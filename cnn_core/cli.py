@@ -8,6 +8,7 @@ diverged, 130 for a run stopped with Ctrl-C, 1 for a failure inside training.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -171,8 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Instead, time cnn_core with each speed technique switched off in turn.",
     )
 
-    runs = commands.add_parser("runs", help="list saved runs")
+    runs = commands.add_parser("runs", help="list saved runs; name or tag one")
     runs.add_argument("--runs-dir", default=None, metavar="DIR", help="Folder holding the runs.")
+    runs.add_argument(
+        "--name", nargs=2, metavar=("RUN", "NAME"), help="Give run RUN a name ('' brings back the one made for it)."
+    )
+    runs.add_argument("--tags", nargs=2, metavar=("RUN", "TAGS"), help="Set run RUN's tags, separated by commas.")
     return parser
 
 
@@ -434,12 +439,19 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    runs = RunStore(args.runs_dir).list()
+    store = RunStore(args.runs_dir)
+    for pair, change in ((args.name, "name"), (args.tags, "tags")):
+        if pair is not None:
+            run = store.get(pair[0])
+            value = pair[1] if change == "name" else tuple(pair[1].split(","))
+            run.set_notes(dataclasses.replace(run.notes(), **{change: value}))
+    runs = store.list()
     if not runs:
         print("no runs yet")
     for info in runs:
         acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else "-"
-        print(f"{info.id:<44} {info.status:<12} {info.architecture:<12} {info.dataset:<12} test {acc}")
+        tags = f"  [{', '.join(info.tags)}]" if info.tags else ""
+        print(f"{info.id:<44} {info.status:<12} {info.dataset:<12} test {acc:<6} {info.name}{tags}")
         if info.status == DAMAGED:
             print(f"    {info.message}")
     return EXIT_OK

@@ -4,7 +4,7 @@ it trains, the loss points sent since the last row."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .events import BATCH, EPOCH, LOSS, Event
@@ -82,3 +82,23 @@ def _add_batch(out: Curves, row: dict) -> None:
     if row.get("exploded"):
         last = losses[-1] if losses else None
         out.exploded = Explosion(row["epoch_progress"], last, row["epoch"], batch or 0)
+
+
+def smooth(values: Sequence[float | None], weight: float) -> list[float | None]:
+    """An exponential moving average of `values` as TensorBoard's smoothing slider draws it: each
+    point is `weight` times the average so far plus the rest times itself, divided by the weight
+    the average has gathered (so the first points are not pulled towards zero). 0 leaves the
+    curve as it is; 0.99 nearly flattens it. A missing or non-finite value is kept as it is and
+    left out of the average (an exploded loss must still show)."""
+    if not 0 <= weight < 1:
+        raise ValueError(f"smoothing must be from 0 to below 1 (got {weight})")
+    out: list[float | None] = []
+    average, gathered = 0.0, 0.0
+    for value in values:
+        if value is None or not math.isfinite(value):
+            out.append(value)
+            continue
+        average = weight * average + (1 - weight) * value
+        gathered = weight * gathered + (1 - weight)
+        out.append(average / gathered)
+    return out

@@ -22,6 +22,7 @@ from .settings import TrainSettings
 class Preset:
     name: str
     title: str
+    short: str  # the network in a run's name ("tutorial CNN · lr 0.01 · 5 epochs")
     description: str
     architecture: Architecture
     settings: TrainSettings
@@ -53,6 +54,7 @@ PRESETS: dict[str, Preset] = _Presets(
         Preset(
             name="tutorial",
             title="Tutorial SimpleCNN",
+            short="tutorial CNN",
             description="One convolution (18 filters of 3x3), ReLU, 2x2 max pooling, then two linear "
             "layers: the network from the tutorial, trained with its settings.",
             architecture=Architecture(
@@ -71,6 +73,7 @@ PRESETS: dict[str, Preset] = _Presets(
         Preset(
             name="tutorial-2conv",
             title="Tutorial CNN with a second conv block",
+            short="tutorial CNN, 2 conv",
             description="The tutorial's suggestion for more accuracy: a second convolution and pooling "
             "block before the linear layers, so the network sees larger patterns.",
             architecture=Architecture(
@@ -92,6 +95,7 @@ PRESETS: dict[str, Preset] = _Presets(
         Preset(
             name="strong",
             title="Strong small CNN",
+            short="strong CNN",
             description="Four conv blocks with batch norm, trained with augmentation, label smoothing "
             "and a one-cycle schedule on the whole training set: the accuracy a CPU can reach in minutes.",
             architecture=Architecture(

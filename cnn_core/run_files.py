@@ -1,5 +1,5 @@
 """The one validating reader of a run folder's JSON files: config.json, status.json,
-metrics.json and history.jsonl.
+metrics.json, notes.json and history.jsonl.
 
 A run folder may have been edited by hand, half-copied, or written by another version. Every
 file is checked against what the app reads from it (an object, with these keys, of these types)
@@ -136,6 +136,20 @@ def read_metrics(path: Path) -> dict:
     if metrics.get("val") is not None:
         check(metrics["val"], SPLIT_METRICS, "metrics.json: val")
     return metrics
+
+
+def read_notes(path: Path):
+    """The name and tags a person gave the run (notebook.Notes). FileNotFoundError passes through."""
+    from .notebook import Notes
+
+    try:
+        return Notes.from_dict(_load(path))
+    except FileNotFoundError:
+        raise
+    except CnnCoreError as error:
+        raise RunStoreError(f"notes.json: {error}") from None
+    except (OSError, ValueError):
+        raise RunStoreError("notes.json is not readable JSON") from None
 
 
 def read_history(path: Path) -> list[events.HistoryRow]:

@@ -5,6 +5,7 @@
         status.json            running / completed / stopped / diverged / failed, with a message
         history.jsonl          one JSON row per logged point, appended while training goes
         metrics.json           final validation and test metrics, confusion matrix included
+        notes.json             the name and tags a person gave it (notebook.py), if any
         weights.safetensors    the trained weights (never a pickle: loading runs no code)
         predictions.safetensors  test-set probabilities, for the images behind each confusion cell
 
@@ -38,6 +39,7 @@ from .differences import changes
 from .errors import CnnCoreError, RunStoreError
 from .events import EPOCH
 from .model import CNN
+from .notebook import Notes, made_name
 from .presets import canonical
 from .settings import TrainSettings
 from .storage import append_jsonl, atomic_write_bytes, atomic_write_json, json_safe, read_tensors
@@ -302,6 +304,37 @@ class Run:
         except FileNotFoundError:
             return None
 
+    # --- what people wrote about it (notebook.py) -----------------------------------------------
+    def notes(self) -> Notes:
+        """The name and tags given to the run; none given, or notes.json damaged: empty ones (a
+        damaged note must not hide the run it is about)."""
+        try:
+            return self._read(run_files.read_notes, "notes.json")
+        except (FileNotFoundError, RunStoreError):
+            return Notes()
+
+    def made_name(self) -> str:
+        """The name made from what it is: "tutorial CNN · lr 0.01 · 5 epochs"."""
+        setup = self.setup()
+        return made_name(setup.architecture, setup.settings, setup.preset)
+
+    def name(self) -> str:
+        """The name given to it, else the made one."""
+        return self.notes().name or self.made_name()
+
+    def set_notes(self, notes: Notes) -> None:
+        """Write the name and tags, as the run's one writer: refused (RunStoreError) while it trains."""
+        if self.lock is not None:  # this process writes the run already
+            atomic_write_json(self.path / "notes.json", notes.to_dict())
+            return
+        lock = self.take_lock()
+        try:
+            atomic_write_json(self.path / "notes.json", notes.to_dict())
+        except OSError as error:
+            raise write_error(self.path, error) from None
+        finally:
+            lock.release()
+
     # --- tensors ------------------------------------------------------------------------------
     def _save_tensors(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
         tensors = {key: value.detach().to("cpu").contiguous() for key, value in tensors.items()}
@@ -439,6 +472,8 @@ class RunInfo:
     val_accuracy: float | None
     test_accuracy: float | None
     train_seconds: float | None
+    name: str = ""  # the given name, else the one made from what the run is (notebook.py)
+    tags: tuple[str, ...] = ()
 
 
 class RunStore:
@@ -494,9 +529,13 @@ class RunStore:
             status = run.status()
             metrics = run.metrics() or {}
             epochs = [row["epoch"] for row in run.history() if row["kind"] == EPOCH]
+            setup = run.setup()
         except RunStoreError as error:
             created = _folder_time(run.path)
-            return RunInfo(run.id, str(run.path), created, DAMAGED, str(error), "?", "?", {}, None, 0, None, None, None)
+            return RunInfo(
+                run.id, str(run.path), created, DAMAGED, str(error), "?", "?", {}, None, 0, None, None, None, run.id
+            )
+        notes = run.notes()
         return RunInfo(
             id=run.id,
             path=str(run.path),
@@ -511,6 +550,8 @@ class RunStore:
             val_accuracy=(metrics.get("val") or {}).get("accuracy"),
             test_accuracy=(metrics.get("test") or {}).get("accuracy"),
             train_seconds=metrics.get("train_seconds"),
+            name=notes.name or made_name(setup.architecture, setup.settings, setup.preset),
+            tags=notes.tags,
         )
 
     def delete(self, run_id: str) -> None:

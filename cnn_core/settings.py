@@ -48,6 +48,17 @@ class Setting:
     option: str = ""  # the command-line option when not --<name-with-dashes>
     metavar: str = "N"
     more: bool = False  # under "More settings" on the Train page
+    short: str = ""  # in a run's name ("lr {}"; a flag's word, "no " + word when off); "": never named
+
+    def named(self, value: Any) -> str:
+        """The setting in a run's name: "lr 0.01", "batch 128", "AdamW", "augment", "20,000 images"."""
+        if self.kind == FLAG:
+            return self.short if value else f"no {self.short}"
+        if self.kind == CHOICE:
+            return self.short.format(self.names.get(value, value))
+        if self.kind == INT and value == 1 and self.short.endswith("s"):
+            return self.short[:-1].format(value)  # "1 epoch", "1 image"
+        return self.short.format(f"{value:g}" if self.kind == FLOAT else f"{value:,}")
 
     @property
     def cli_option(self) -> str:
@@ -96,42 +107,46 @@ class Setting:
 SCHEMA: tuple[Setting, ...] = (
     Setting("batch_size", INT, 32, "Batch size",
             "Images per training step. Bigger batches run faster per image but update the weights less often.",
-            1, 4096, steps=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096), unit="images", sweep="list"),
+            1, 4096, steps=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096), unit="images", sweep="list",
+            short="batch {}"),
     Setting("epochs", INT, 5, "Epochs", "How many times training goes through all the training images.",
-            1, 1000, sweep="linear"),
+            1, 1000, sweep="linear", short="{} epochs"),
     # No upper bound: a huge rate is a lesson (the loss explodes), not an input error.
     Setting("learning_rate", FLOAT, 0.001, "Learning rate",
             "How big a step the optimizer takes. Too high and the loss explodes; too low and it barely moves.",
             0.0, float("inf"), low_inclusive=False,
             steps=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.2, 0.3, 1.0, 10.0, 1e6),
-            sweep="log", option="--lr", metavar="LR"),
+            sweep="log", option="--lr", metavar="LR", short="lr {}"),
     Setting("optimizer", CHOICE, "adam", "Optimizer",
             "The rule that updates the weights: Adam (the tutorial's), SGD with momentum, or AdamW.",
             choices=OPTIMIZERS, names={"adam": "Adam", "sgd": "SGD with momentum", "adamw": "AdamW"},
-            sweep="list", metavar="NAME"),
+            sweep="list", metavar="NAME", short="{}"),
     Setting("momentum", FLOAT, 0.9, "Momentum (SGD)",
             "For SGD only: how much of the previous step carries into the next (0.9 is usual).",
             0.0, 1.0, high_inclusive=False, metavar="M", more=True),
     Setting("weight_decay", FLOAT, 0.0, "Weight decay",
             "Pulls weights towards zero every step to reduce overfitting (0 turns it off).",
-            0.0, 1.0, sweep="log", metavar="WD", more=True),
+            0.0, 1.0, sweep="log", metavar="WD", more=True, short="weight decay {}"),
     Setting("seed", INT, 42, "Random seed", "Starting point of all randomness: the same seed gives the same run again.",
             0, 2**32 - 1, more=True),
     Setting("train_samples", INT, 20_000, "Training images", "Training images used (the tutorial uses 20,000).",
-            1, MAX_SAMPLES, unit="images", more=True),
+            1, MAX_SAMPLES, unit="images", more=True, short="{} images"),
     Setting("val_samples", INT, 5_000, "Validation images",
             "Images held out from training to check the model after every epoch (0 skips it).",
             0, MAX_SAMPLES, unit="images", more=True),
     Setting("test_samples", INT, 5_000, "Test images", "Images from the separate test set used for the final accuracy.",
             1, MAX_SAMPLES, unit="images", more=True),
     Setting("augment", FLAG, False, "Augment",
-            "Randomly shift and mirror training images so the network sees more variety.", sweep="list"),
+            "Randomly shift and mirror training images so the network sees more variety.", sweep="list",
+            short="augment"),
     Setting("schedule", CHOICE, "constant", "Learning-rate schedule",
             "Keep the learning rate constant, or warm it up and then lower it (one-cycle).",
-            choices=SCHEDULES, names={"constant": "constant", "onecycle": "one-cycle"}, sweep="list", metavar="NAME"),
+            choices=SCHEDULES, names={"constant": "constant", "onecycle": "one-cycle"}, sweep="list", metavar="NAME",
+            short="{}"),
     Setting("label_smoothing", FLOAT, 0.0, "Label smoothing",
             "Asks the network to be a little less certain (0 turns it off; 0.1 is common).",
-            0.0, 1.0, high_inclusive=False, sweep="linear", metavar="EPS", more=True),
+            0.0, 1.0, high_inclusive=False, sweep="linear", metavar="EPS", more=True,
+            short="label smoothing {}"),
     Setting("device", CHOICE, "auto", "Device",
             "Where to train: auto picks a CUDA GPU, then an Apple GPU, then the CPU.",
             choices=DEVICES, metavar="NAME", more=True),

@@ -445,3 +445,52 @@ def test_a_link_reproduces_the_view_and_presenter_mode(app):
     broken.switch_page(page("convolution")).run()
     assert_clean(broken, "a broken link")
     assert broken.select_slider(key="w_conv_stride").value == 1
+
+
+def test_runs_read_like_a_lab_notebook(tiny_data, tmp_path, monkeypatch):
+    """Runs by readable name, each in one colour on every chart; a link opens the same comparison,
+    with what differs in words; one run can be named and tagged, and tags filter the table."""
+    from cnn_core.presets import PRESETS
+    from cnn_core.runs import RunStore
+    from cnn_core.settings import TrainSettings
+    from cnn_core.training import Trainer
+    from pages import common
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
+    store = RunStore(tmp_path / "runs")
+    for lr in (0.001, 0.003):
+        Trainer(PRESETS["tutorial"].architecture, TrainSettings(epochs=2, learning_rate=lr), tiny_data,
+                store=store, preset="tutorial").run()  # fmt: skip
+    older, newer = sorted(store.list(), key=lambda info: info.created)
+
+    def runs_page(**params):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params.update(params)
+        at.run()
+        at.switch_page(page("runs")).run()
+        assert_clean(at, f"runs {params}")
+        return at
+
+    at = runs_page(compare=f"{older.id},{newer.id}", smooth="0.9")
+    said = " ".join(m.value for m in at.markdown)
+    assert "tutorial CNN · lr 0.003 · 2 epochs" in said and "learning rate 0.001 -> 0.003" in said
+    assert at.select_slider(key="w_runs_smooth").value == 0.9
+    colours = common.run_colours(store.list())
+    assert colours[older.id] != colours[newer.id]
+    for chart in at.get("plotly_chart"):
+        drawn = json.loads(chart.proto.spec)["data"]
+        named = {trace["name"]: trace["line"]["color"] for trace in drawn if trace.get("showlegend", True)}
+        assert named == {older.name: colours[older.id], newer.name: colours[newer.id]}, named
+    table = at.dataframe[0].value
+    assert list(table.columns[:4]) == ["", "name", "test accuracy %", "seconds"]
+
+    at = runs_page(compare=older.id)  # one run: name and tag it
+    next(t for t in at.text_input if t.label == "Name").set_value("baseline for the talk")
+    next(m for m in at.multiselect if m.label == "Tags").set_value(["demo"])
+    next(b for b in at.button if b.label == "Save name and tags").click().run()
+    assert_clean(at, "runs after naming")
+    assert (store.get(older.id).name(), store.get(older.id).notes().tags) == ("baseline for the talk", ("demo",))
+    assert "baseline for the talk" in list(at.dataframe[0].value["name"])
+    at.multiselect(key="w_runs_tags").set_value(["demo"]).run()  # only the tagged run is listed
+    assert list(at.dataframe[0].value["name"]) == ["baseline for the talk"]

@@ -84,10 +84,19 @@ def serve(work: Path):
         log.close()
 
 
+class Served(str):
+    """The app's address, knowing the folder its runs are in."""
+
+    work: Path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with serve(tmp_path_factory.mktemp("app")) as url:
-        yield url
+    work = tmp_path_factory.mktemp("app")
+    with serve(work) as url:
+        served = Served(url)
+        served.work = work
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +152,14 @@ CUT_OFF = """() => {
     if (cut) {
       out.push({ text: text.slice(0, 60), tag: el.tagName, test: el.closest("[data-testid]")?.dataset.testid,
                  scroll: el.scrollWidth, client: el.clientWidth });
+    }
+  }
+  // A picker or number box shows its value in an input, which clips it without a word.
+  for (const input of document.querySelectorAll("[data-testid='stMain'] input, [data-testid='stSidebar'] input")) {
+    if (input.value && input.checkVisibility() && input.getBoundingClientRect().right > 0
+        && input.scrollWidth > input.clientWidth + 1) {
+      out.push({ text: input.value.slice(0, 60), tag: "INPUT", test: input.closest("[data-testid]")?.dataset.testid,
+                 scroll: input.scrollWidth, client: input.clientWidth });
     }
   }
   // A table is drawn on a canvas: its columns are cut when its scroller is wider than its box.
@@ -248,6 +265,7 @@ def test_every_page_opens_a_run_trains_live_and_stop_works(server, browser):
         settle(page)
     expect(page.get_by_text("What differs between them")).to_be_visible(timeout=30_000)
     assert_no_exception(page, "runs compare")
+    assert re.search(r"compare=[\w-]+%2C[\w-]+|compare=[\w-]+,[\w-]+", page.url), page.url  # a link to this comparison
     page.wait_for_timeout(1000)
     shoot(page, "runs-compare")
 
@@ -280,6 +298,9 @@ STYLED = """(presenting) => {
   const narrow = innerWidth > 1200 || side.dataset.collapsed === "true" || side.getBoundingClientRect().width <= 263;
   return narrow && (!presenting || getComputedStyle(document.documentElement).fontSize === "22px");
 }"""
+# The page's title clear of the header that floats over the top of the page.
+UNDER_HEADER = """() => document.querySelector("h1").getBoundingClientRect().top
+  < document.querySelector("[data-testid='stHeader']").getBoundingClientRect().bottom - 1"""
 # Text in the page (not in a chart) smaller than presenter mode's 22 px body.
 SMALL_TEXT = """() => [...document.querySelectorAll("[data-testid='stMain'] p, [data-testid='stMain'] li")]
   .filter((e) => e.checkVisibility() && e.textContent.trim() && parseFloat(getComputedStyle(e).fontSize) < 22)
@@ -290,12 +311,15 @@ def test_nothing_is_cut_off_on_a_projector_or_a_laptop_normal_or_presenting(serv
     """Every page (with the runs the test above made) at 1024x768 and 1440x900, normal and in
     presenter mode: no text wider than its box, no table hiding columns; in presenter mode the
     body text at least 22 px and chart ticks at least 16 px. The screenshots are the README's."""
+    runs = sorted(folder.name for folder in (server.work / "runs").iterdir())
+    # Runs also with two runs compared, and with one chosen (its name, tags and buttons).
+    views = [*PAGES, f"runs?compare={runs[0]},{runs[1]}", f"runs?compare={runs[0]}"]
     for size_name, (width, height) in SIZES.items():
         for presenting in (False, True):
             page = browser.new_page(viewport={"width": width, "height": height})
             page.outside = keep_local(page)
-            for path in PAGES:
-                page.goto(f"{server}/{path}" + ("?present=1" if presenting else ""))
+            for path in views:
+                page.goto(f"{server}/{path}" + ("&" if "?" in path else "?") * presenting + "present=1" * presenting)
                 settle(page)
                 # The app's sizes come with the sidebar's first elements: wait for them to apply.
                 page.wait_for_function(STYLED, arg=presenting)
@@ -303,11 +327,13 @@ def test_nothing_is_cut_off_on_a_projector_or_a_laptop_normal_or_presenting(serv
                 where = f"{path or 'welcome'} at {width}x{height}{' presenting' if presenting else ''}"
                 assert_no_exception(page, where)
                 assert page.evaluate(CUT_OFF) == [], where
+                assert not page.evaluate(UNDER_HEADER), f"{where}: the title is under the header"
                 if presenting:
                     small = page.evaluate(SMALL_TEXT)
                     assert small == [], f"{where}: text under 22 px: {small}"
                     assert all(px >= 16 for px in page.evaluate(TICK_PX)), f"{where}: {page.evaluate(TICK_PX)}"
-                shoot(page, f"{path or 'welcome'}-{size_name}{'-presenting' if presenting else ''}")
+                name = {views[-2]: "runs-compare", views[-1]: "runs-one"}.get(path, path or "welcome")
+                shoot(page, f"{name}-{size_name}{'-presenting' if presenting else ''}")
             assert page.outside == [], page.outside
             page.close()
 

@@ -13,6 +13,7 @@ import re
 import secrets
 from pathlib import Path
 
+import plotly.colors
 import plotly.graph_objects as go
 import streamlit as st
 import torch
@@ -42,6 +43,14 @@ PAGES = {
     "convolution": "pages/views/convolution.py",
 }
 COLOURS = {"train": "#1f77b4", "batch": "#a5c8e4", "val": "#d9480f", "test": "#2b8a3e"}
+RUN_COLOURS = plotly.colors.qualitative.D3  # ten colours told apart on a projector
+
+
+def run_colours(infos) -> dict[str, str]:
+    """Each run's one colour, on every chart and in the runs table: by the order the runs were
+    made, so a run keeps its colour as newer ones come (ten colours, then they repeat)."""
+    oldest_first = sorted(infos, key=lambda info: (info.created, info.id))
+    return {info.id: RUN_COLOURS[i % len(RUN_COLOURS)] for i, info in enumerate(oldest_first)}
 
 
 def run_app() -> None:
@@ -230,8 +239,8 @@ def sidebar(page: str = "") -> None:
             "until you choose another.",
         )
         try:
-            source = store().get(st.session_state[state.RUN]).dataset_source()
-            st.caption(f"That run was trained on {dataset_title(source)}")
+            shown = store().get(st.session_state[state.RUN])
+            st.caption(f"{shown.name()}, trained on {dataset_title(shown.dataset_source())}")
         except (CnnCoreError, OSError, ValueError, AttributeError):
             pass  # a damaged run says so on its page
 
@@ -261,9 +270,10 @@ def dataset_title(source: str) -> str:
 
 
 def _run_label(info) -> str:
-    """Short enough for the sidebar's picker at 1024x768; the data set is said under it."""
+    """When it started and how it did: short enough for the sidebar's picker at 1024x768 (its
+    name and data set are said under it)."""
     acc = f"{100 * info.test_accuracy:.1f}%" if info.test_accuracy is not None else info.status
-    return f"{info.created[5:16].replace('T', ' ')} · {info.architecture} · {acc}"
+    return f"{info.created[5:16].replace('T', ' ')} · {acc}"
 
 
 def distinct(labels: dict[str, str]) -> dict[str, str]:
@@ -298,16 +308,17 @@ def pick_image(dataset: Dataset | None, size: int, channels: int, prefix: str) -
         except CnnCoreError as error:
             error_box(error)
             return None
-    a, b = st.columns(2)
+    # One under the other: side by side, in a page's narrow picker column at 1024 px, a class
+    # name was cut ("airpl").
     state.linked("class", f"w_{prefix}_class", allowed=dataset.classes)
     state.linked("picture", f"w_{prefix}_index", parse=int)
-    cls = a.selectbox("Class", dataset.classes, key=f"w_{prefix}_class", help="Which kind of picture to use.")
+    cls = st.selectbox("Class", dataset.classes, key=f"w_{prefix}_class", help="Which kind of picture to use.")
     picks = (dataset.test_labels == dataset.classes.index(cls)).nonzero().flatten()
     # The value comes from the session (kept across pages), not a default as well: Streamlit
     # warns about a widget given both. Another class may hold fewer pictures: clamp.
     key = f"w_{prefix}_index"
     st.session_state[key] = min(max(1, st.session_state.get(key, 1)), len(picks))
-    n = b.number_input("Picture number", 1, len(picks), key=key, help="Browse the test pictures of that class.")
+    n = st.number_input("Picture number", 1, len(picks), key=key, help="Browse the test pictures of that class.")
     return dataset.test_images[picks[n - 1]]
 
 
@@ -424,7 +435,12 @@ def accuracy_figure(c: Curves, title: str = "Accuracy") -> go.Figure:
 
 
 # The charts of a run still training, as SVG pictures (see svg_chart): the x axis spans the whole
-# run, so the curves fill it as the run goes.
+# run, so the curves fill it as the run goes. Drawn in few units, so the 17-unit labels come out
+# large on the screen: >= 16 px in presenter mode's chart column at 1024x768 (~570 px wide),
+# ~13 px in the normal live column at 1024x768, ~18 px at 1440x900.
+LIVE_CHART_SIZE = {"width": 540, "height": 290}
+
+
 def live_loss_chart(c: Curves, epochs: int) -> str:
     limit = c.loss_limit()
     return line_chart(
@@ -435,7 +451,7 @@ def live_loss_chart(c: Curves, epochs: int) -> str:
         x_range=(0, epochs),
         y_range=(0, limit) if limit is not None else None,
         marks=explosion_marks(c),
-        **present.chart_size(),
+        **LIVE_CHART_SIZE,
     )
 
 
@@ -447,7 +463,7 @@ def live_accuracy_chart(c: Curves, epochs: int) -> str:
         y_title="accuracy (%)",
         x_range=(0, epochs),
         y_range=(0, 100),
-        **present.chart_size(),
+        **LIVE_CHART_SIZE,
     )
 
 

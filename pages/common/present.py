@@ -6,7 +6,7 @@ sizes text, widgets and spacing in rem, so a larger root font (ROOT_PX) scales t
 and the page's padding, which would grow with it, is set back to a projector's needs. The
 sidebar starts folded, and the Train page puts the few settings that matter, the pace controls,
 the live loss chart and the picture strip on one screen (see pages/views/train.py). Charts read
-`chart_font()` and `chart_size()` so their labels stay at least 16 px on the screen.
+`chart_font()` (and the SVG charts' common.LIVE_CHART_SIZE) so their labels stay at least 16 px on the screen.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT_PX = 22  # body text in presenter mode (Streamlit's default is 16 px)
 # Streamlit's own sizes in rem grow with the root; these are set back so the content has room.
 CSS = f"""
 html {{ font-size: {ROOT_PX}px; }}
-[data-testid="stMainBlockContainer"] {{ padding: 3.2rem 1rem 2rem 1rem; max-width: none; }}
+[data-testid="stMainBlockContainer"] {{ padding: 3rem 1rem 2rem 1rem; max-width: none; }}
 [data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] {{ gap: 0.6rem; }}
 .stMain h1 {{ font-size: 1.6rem; padding: 0; }}
 /* Labels, captions and small print as large as the body: the back row reads them too. */
@@ -28,7 +28,8 @@ html {{ font-size: {ROOT_PX}px; }}
   font-size: 1rem;
 }}
 .stMain h2, .stMain h3 {{ font-size: 1.2rem; padding: 0.25rem 0; }}
-[data-testid="stHeader"] {{ height: 2.5rem; }}
+/* The header (Streamlit's 3.75rem, 83 px here) would cover the title: as low as its buttons allow. */
+[data-testid="stHeader"], [data-testid="stToolbar"] {{ height: 2.8rem !important; min-height: 0 !important; }}
 """
 
 
@@ -54,10 +55,3 @@ def toggle() -> None:
 def chart_font() -> int:
     """Plotly's font size: its tick labels at least 16 px, larger for a room."""
     return 20 if on() else 16
-
-
-def chart_size() -> dict[str, int]:
-    """The size in picture units of an SVG chart (svg_chart), which is shown at its column's width:
-    in presenter mode fewer units, so that its 17-unit labels come out at least 16 px on the screen
-    in the Train page's chart column at 1024x768 (~570 px), and lower, so it fits beside the rest."""
-    return {"width": 540, "height": 290} if on() else {}

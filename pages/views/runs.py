@@ -1,16 +1,23 @@
-"""Runs: every saved run in one table; compare, download, delete, or train again from one."""
+"""Runs, a lab notebook: every saved run by name, with its tags and colour; compare curves and what
+differs; name, tag, download, delete, or train again from one."""
 
 from __future__ import annotations
+
+import html
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnn_core.curves import curves
+from cnn_core.curves import curves, smooth
 from cnn_core.errors import CnnCoreError
-from cnn_core.runs import DAMAGED
+from cnn_core.notebook import MAX_TAGS, NAME_CHARS, Notes
+from cnn_core.runs import DAMAGED, RUNNING
 from pages import common
 from pages.common import state
+
+SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95)
+
 
 st.title("Runs")
 store = common.store()
@@ -27,38 +34,57 @@ def pct(value):
     return None if value is None else 100 * value
 
 
+colours = common.run_colours(infos)
+tagged = sorted({tag for info in infos for tag in info.tags}, key=str.casefold)
+if tagged:
+    only = st.multiselect("Only runs tagged", tagged, key="w_runs_tags", help="Show the runs with any of these tags.")
+    infos = [info for info in infos if not only or set(only) & set(info.tags)]
+
 table = pd.DataFrame(
     [
         {
-            "started": info.created[:16].replace("T", " "),
+            "": "●",  # the run's colour on every chart
+            "name": info.name,
             # The numbers people compare first, before the settings: in view without scrolling at 1024x768.
             "test accuracy %": pct(info.test_accuracy),
             "seconds": info.train_seconds,
             "status": info.status,
+            "tags": ", ".join(info.tags),
             "data set": info.dataset,
-            "network": info.architecture,
-            "parameters": info.parameters,
+            "started": info.created[:16].replace("T", " "),
             "epochs": info.epochs_completed,
             "batch": info.settings.get("batch_size"),
             "learning rate": info.settings.get("learning_rate"),
             "optimizer": info.settings.get("optimizer"),
             "augment": info.settings.get("augment"),
             "val accuracy %": pct(info.val_accuracy),
+            "parameters": info.parameters,
+            "network": info.architecture,
         }
         for info in infos
     ]
 )
-st.caption("Select rows to compare their curves (two or more) or to act on one run.")
+row_of = {info.id: row for row, info in enumerate(infos)}
+# The runs ticked are in the address (?compare=id,id), so a link opens the same comparison.
+state.linked(
+    "compare",
+    "runs_table",
+    parse=lambda text: {"selection": {"rows": [row_of[i] for i in text.split(",") if i in row_of], "columns": []}},
+    to_text=lambda value: ",".join(infos[r].id for r in value["selection"]["rows"] if r < len(infos)) or None,
+)
+st.caption("Tick rows to compare their curves (two or more), or one to name, tag, download or delete it.")
 # Every setting of every run: wider than a screen, so the numbers compared first come first and
 # the rest scroll into view (the one table allowed to; see tests/test_browser.py).
 event = st.container(key="wide_table").dataframe(
-    table,
+    table.style.apply(lambda _: [f"color: {colours[info.id]}" for info in infos], subset=[""]),
     hide_index=True,
     width="stretch",
     on_select="rerun",
     selection_mode="multi-row",
     key="runs_table",
     column_config={
+        "": st.column_config.TextColumn(width=28),
+        "name": st.column_config.TextColumn(width="large"),
         "val accuracy %": st.column_config.NumberColumn(format="%.1f"),
         "test accuracy %": st.column_config.NumberColumn(format="%.1f"),
         "seconds": st.column_config.NumberColumn(format="%.1f"),
@@ -66,7 +92,7 @@ event = st.container(key="wide_table").dataframe(
     },
 )
 rows = event.selection.rows if event is not None else []
-chosen = [infos[i] for i in rows]
+chosen = [infos[i] for i in rows if i < len(infos)]
 damaged = [info for info in infos if info.status == DAMAGED]
 if damaged:
     with st.expander(f"{len(damaged)} damaged run{'s' if len(damaged) > 1 else ''}: why", icon=":material/warning:"):
@@ -79,16 +105,46 @@ if sum(info.status == DAMAGED for info in chosen) and len(chosen) >= 2:
 if len(chosen) >= 2:
     st.subheader("Compare")
     comparison = store.compare([info.id for info in chosen])
+    names = common.distinct({info.id: info.name for info in chosen})
+    state.linked("smooth", "w_runs_smooth", parse=float, allowed=SMOOTHING_STEPS)
+    weight = st.select_slider(
+        "Smoothing",
+        SMOOTHING_STEPS,
+        value=0.6,
+        key="w_runs_smooth",
+        help="Averages each training-loss point with the ones before it, so the trend shows through the "
+        "noise of single batches (the faint line is the loss as measured). 0 draws it as it is.",
+    )
     figure_loss, figure_acc = go.Figure(), go.Figure()
     for info in chosen:
         c = curves(comparison["histories"][info.id])
-        label = f"{info.created[11:19]} {info.architecture}"
-        figure_loss.add_scatter(x=c.batch_x, y=c.batch_loss, mode="lines", name=f"{label} train")
+        name, colour = html.escape(names[info.id]), colours[info.id]  # a name is the user's text
+
+        def read_out(what: str, name: str = name) -> str:
+            return f"<b>{name}</b><br>{what} %{{y:.3f}} at epoch %{{x:.2f}}<extra></extra>"
+
+        if weight:  # the measured loss, faint, under its smoothed line
+            figure_loss.add_scatter(
+                x=c.batch_x, y=c.batch_loss, mode="lines", line={"color": colour, "width": 1},
+                opacity=0.3, legendgroup=info.id, showlegend=False, hoverinfo="skip",
+            )  # fmt: skip
+        figure_loss.add_scatter(
+            x=c.batch_x, y=smooth(c.batch_loss, weight), mode="lines", name=name, legendgroup=info.id,
+            line={"color": colour, "width": 2.5}, hovertemplate=read_out("training loss"),
+        )  # fmt: skip
         if any(v is not None for v in c.val_loss):
-            figure_loss.add_scatter(x=c.epoch_x, y=c.val_loss, mode="lines+markers", name=f"{label} validation")
-        figure_acc.add_scatter(x=c.epoch_x, y=[pct(v) for v in c.val_accuracy], mode="lines+markers", name=label)
-    for figure, title, y in ((figure_loss, "Loss", "loss"), (figure_acc, "Validation accuracy", "%")):
-        common.style_figure(figure, title, "epoch", y, height=380)
+            figure_loss.add_scatter(
+                x=c.epoch_x, y=c.val_loss, mode="lines+markers", name=f"{name} (validation)", legendgroup=info.id,
+                line={"color": colour, "width": 2, "dash": "dot"}, showlegend=False,
+                hovertemplate=read_out("validation loss"),
+            )  # fmt: skip
+        accuracy = c.val_accuracy if any(v is not None for v in c.val_accuracy) else c.train_accuracy
+        figure_acc.add_scatter(
+            x=c.epoch_x, y=[pct(v) for v in accuracy], mode="lines+markers", name=name,
+            line={"color": colour, "width": 2.5}, hovertemplate=read_out("accuracy %"),
+        )  # fmt: skip
+    common.style_figure(figure_loss, "Loss (dotted: validation)", "epoch", "loss", height=380)
+    common.style_figure(figure_acc, "Validation accuracy", "epoch", "%", height=380)
     a, b = st.columns(2)
     a.plotly_chart(figure_loss, key="cmp_loss")
     b.plotly_chart(figure_acc, key="cmp_acc")
@@ -98,10 +154,10 @@ if len(chosen) >= 2:
         first = chosen[0]
         for info in chosen[1:]:
             said = comparison["changes"].get(info.id) or ["the same network, settings and data"]
-            st.markdown(f"- **{info.created[11:19]}** against {first.created[11:19]}: " + "; ".join(said))
+            st.markdown(f"- **{names[info.id]}** against {names[first.id]}: " + "; ".join(said))
         with st.expander("Every differing value"):
             st.dataframe(
-                pd.DataFrame(differences).rename(index={i.id: i.created[11:19] for i in chosen}).T.astype(str),
+                pd.DataFrame(differences).rename(index=names).T.astype(str),
                 width="stretch",
             )
     else:
@@ -114,10 +170,37 @@ if len(chosen) == 1:
     except CnnCoreError as error:
         common.error_box(error)
         st.stop()
-    st.subheader(f"Run {info.id}")
-    if info.message:
-        st.caption(info.message)
-    a, b, c, d = st.columns(4)
+    st.subheader(info.name)
+    st.caption(f"Run {info.id}" + (f": {info.message}" if info.message else ""))
+    in_control = common.can_control(run.owner())
+    if in_control and info.status not in (RUNNING, DAMAGED):
+        notes = run.notes()
+        with st.form(f"notes_{info.id}", border=False):
+            left, right = st.columns(2)
+            name = left.text_input(
+                "Name",
+                value=notes.name,
+                max_chars=NAME_CHARS,
+                placeholder=run.made_name(),
+                help="A name of your own for this run. Leave it empty for the one made from its network and settings.",
+            )
+            tags = right.multiselect(
+                "Tags",
+                sorted(set(tagged) | set(notes.tags), key=str.casefold),
+                default=list(notes.tags),
+                accept_new_options=True,
+                max_selections=MAX_TAGS,
+                help="Words to find runs by (type a new one and press Enter), such as demo or lr sweep.",
+            )
+            if st.form_submit_button("Save name and tags", icon=":material/edit:"):
+                try:
+                    run.set_notes(Notes(name, tuple(tags)))
+                except CnnCoreError as error:
+                    common.error_box(error)
+                else:
+                    st.rerun()
+    a, b = st.columns(2)  # two by two: whole labels in a projector's width
+    c, d = st.columns(2)
     if run.has_weights():
         a.download_button(
             "Download weights",
@@ -143,7 +226,6 @@ if len(chosen) == 1:
         else:
             state.use_settings(setup.settings, state.use_network(setup.architecture, setup.preset))
             st.switch_page(common.PAGES["train"])
-    in_control = common.can_control(run.owner())
     if not in_control:
         st.caption(common.WATCH_ONLY)
     if info.status in ("interrupted", "stopped") and run.has_checkpoint() and in_control:
@@ -151,7 +233,7 @@ if len(chosen) == 1:
             data, missing = common.run_dataset(run.setup().dataset)
         except CnnCoreError as error:
             data, missing = None, str(error)
-        if st.button(
+        if c.button(
             "Resume training",
             icon=":material/resume:",
             disabled=data is None,

@@ -344,7 +344,10 @@ with setup:
         settings_widgets([s for s in SCHEMA if s.more], highs)
 
 running = job is not None and job.running
-with buttons[0] if presenting else setup:
+# At the top of the live column, not under the settings: the page stays where the curves appear.
+with buttons[0] if presenting else live:
+    if not presenting:
+        st.subheader("4. Train and watch")
     start = st.button(
         "Start" if presenting else "Start training",
         type="primary",
@@ -537,8 +540,6 @@ def pace_controls(job) -> None:
 
 
 with live:
-    if not presenting:
-        st.subheader("Live")
     st.session_state.setdefault("w_pace", FREE)
     (few[3] if presenting else st.container()).select_slider(
         "Speed",
