@@ -37,7 +37,14 @@ def pct(value):
 colours = common.run_colours(infos)
 tagged = sorted({tag for info in infos for tag in info.tags}, key=str.casefold)
 if tagged:
-    only = st.multiselect("Only runs tagged", tagged, key="w_runs_tags", help="Show the runs with any of these tags.")
+    only = st.multiselect(
+        "Only runs tagged",
+        tagged,
+        key="w_runs_tags",
+        help="Show the runs with any of these tags.",
+        # The table's ticks are row numbers: in a table of other rows they would tick other runs.
+        on_change=lambda: st.session_state.pop("runs_table", None),
+    )
     infos = [info for info in infos if not only or set(only) & set(info.tags)]
 
 table = pd.DataFrame(
