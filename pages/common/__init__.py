@@ -239,9 +239,9 @@ def sidebar(page: str = "") -> None:
             "until you choose another.",
         )
         try:
-            shown = store().get(st.session_state[state.RUN])
-            st.caption(f"{shown.name()}, trained on {dataset_title(shown.dataset_source())}")
-        except (CnnCoreError, OSError, ValueError, AttributeError):
+            shown = next(info for info in runs if info.id == st.session_state[state.RUN])  # its name, read once
+            st.caption(f"{shown.name}, trained on {dataset_title(store().get(shown.id).dataset_source())}")
+        except (CnnCoreError, OSError, ValueError, AttributeError, StopIteration):
             pass  # a damaged run says so on its page
 
 
