@@ -170,6 +170,9 @@ def keep_widget_values(prefix: str = state.WIDGET_PREFIX) -> None:
 
 
 CLICK_WAIT = 1.0  # seconds Pause or Resume waits for the run, so the button redrawn after it is the new one
+# Each redraw costs the browser ~40 ms whatever it holds, taken from the run on a 2-core machine
+# (docs/benchmarks.md): the indicator's epoch changes slowly, so it is redrawn seldom.
+INDICATOR_SECONDS = 5.0
 
 
 def training_indicator() -> None:
@@ -180,7 +183,7 @@ def training_indicator() -> None:
         return
     state.follow_job(job.id)
 
-    @st.fragment(run_every=2.0)
+    @st.fragment(run_every=INDICATOR_SECONDS)
     def live() -> None:
         now = registry().get(job.id)
         if now is None or not now.running:

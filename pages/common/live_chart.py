@@ -3,7 +3,7 @@
 A page update through Streamlit costs a browser without a GPU about 40 ms of CPU whatever it
 holds, and on a 2-core machine that CPU comes out of the training run: four updates a second
 took 45% of a free-running run's speed (scripts/app_speed.py, docs/benchmarks.md). So while a run
-trains free the server sends the chart every 2 s (LIVE_SECONDS on Train), and this component
+trains free the server sends the chart every few seconds (LIVE_SECONDS on Train), and this component
 plays each update's new stretch of curve in over as long as it took to arrive: the curves grow
 from left to right, in order and at the pace they were trained, one update behind. At a demo
 pace the updates come four times a second and each is played in over a quarter second.

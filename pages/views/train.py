@@ -36,8 +36,9 @@ from pages.common.settings_widgets import settings_widgets
 # While a run trains free, the live view redraws every LIVE_SECONDS, and the loss curve is played
 # in between, five frames a second, by the browser (live_chart). On a 2-core machine each
 # redraw through Streamlit costs the browser ~40 ms, which stalls both training threads:
-# four a second took 45% of the run's speed (scripts/app_speed.py, docs/benchmarks.md).
-LIVE_SECONDS = 2.0
+# four a second took 45% of the run's speed, one every 2 s about 3 points more than one every 3 s
+# (scripts/app_speed.py, docs/benchmarks.md).
+LIVE_SECONDS = 3.0
 DEMO_SECONDS = 0.25  # at a demo pace the run waits anyway: redraw four times a second
 # Speeds a presenter can pick, slowest first, in batches a second; FREE trains as fast as it goes.
 FREE = 0
