@@ -1,4 +1,4 @@
-"""The command line: `python -m cnn_core train|shapes|presets|runs`.
+"""The command line: `python -m cnn_core train|sweep|shapes|presets|runs`.
 
 `train` prints the tutorial's log (or, with --json, one JSON object) and exits with
 0 for a completed run, 2 for invalid input (one line on stderr naming the option), 3 for a run that
@@ -25,6 +25,7 @@ from .presets import ALIASES, PRESETS, get_preset
 from .runs import COMPLETED, DAMAGED, DIVERGED, INTERRUPTED, STOPPED, RunStore, default_root
 from .settings import FLAG, SCHEMA, SETTINGS, TrainSettings, markdown_table
 from .shapes import infer_shapes
+from .sweeps import STRATEGIES, SWEEPABLE
 from .textlog import event_lines, header_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_DIVERGED, EXIT_STOPPED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
@@ -172,6 +173,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="Instead, time cnn_core with each speed technique switched off in turn.",
     )
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="try many settings with Optuna: each trial a saved run, then what mattered",
+        description="Vary one to four settings and train a run for each trial. Hopeless trials are stopped "
+        "early (Optuna's median pruner on the validation loss). The study is kept in a SQLite file in the runs "
+        "folder, or in any Optuna storage (--storage), which several machines can work on at once: run the same "
+        "command with --study NAME on each.",
+    )
+    _add_model_options(sweep)
+    _add_setting_options(sweep)
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="A setting to vary: NAME=LOW:HIGH[:log|linear] or NAME=A,B,C. Sweepable: "
+        + ", ".join(SWEEPABLE)
+        + ". Give it up to four times; leave it out to join an existing --study.",
+    )
+    sweep.add_argument("--strategy", default="tpe", choices=list(STRATEGIES), help="How to pick trials (default: tpe).")
+    sweep.add_argument("--trials", type=_number, default=12, metavar="N", help="Trials to finish (default: 12).")
+    sweep.add_argument(
+        "--seconds", type=_number, default=None, metavar="S", help="Start no trial after this many seconds."
+    )
+    sweep.add_argument("--no-prune", action="store_true", help="Let every trial run to its last epoch.")
+    sweep.add_argument("--study", default=None, metavar="NAME", help="The sweep's name (default: a new one).")
+    sweep.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="An Optuna storage URL, e.g. postgresql://user:password@host/db (default: sweeps.db in the runs folder).",
+    )
+    sweep.add_argument("--runs-dir", default=None, metavar="DIR", help="Folder where the trials' runs are saved.")
+    sweep.add_argument("--json", action="store_true", help="Print a JSON line per trial, then a summary line.")
+
     runs = commands.add_parser("runs", help="list saved runs; name or tag one")
     runs.add_argument("--runs-dir", default=None, metavar="DIR", help="Folder holding the runs.")
     runs.add_argument(
@@ -237,16 +273,15 @@ def _settings(args: argparse.Namespace) -> tuple[TrainSettings, set[str]]:
         settings = base.replace(**given)
     except ConfigError as error:
         raise InputError(f"{option_name(error.field)} {error.message}") from None
-    if args.dry_run:
+    dry_run = getattr(args, "dry_run", False)
+    if dry_run:
         settings = settings.replace(
             epochs=1,
             train_samples=min(settings.train_samples, 3 * settings.batch_size),
             val_samples=min(settings.val_samples, 64),
             test_samples=min(settings.test_samples, 64),
         )
-    return settings, set(given) - (
-        {"epochs", "train_samples", "val_samples", "test_samples"} if args.dry_run else set()
-    )
+    return settings, set(given) - ({"epochs", "train_samples", "val_samples", "test_samples"} if dry_run else set())
 
 
 def _load_data(args: argparse.Namespace):
@@ -438,6 +473,86 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweeps
+
+    store = RunStore(args.runs_dir)
+    storage = args.storage or sweeps.default_storage(store.root)
+    plan = base = None
+    try:
+        if args.vary:
+            plan = sweeps.SweepPlan(
+                tuple(sweeps.Vary.parse(text) for text in args.vary),
+                strategy=args.strategy,
+                trials=args.trials,
+                seconds=args.seconds,
+                prune=not args.no_prune,
+            )
+            settings, _ = _settings(args)
+            base = sweeps.Base(
+                get_preset(args.preset).architecture if args.arch is None else _load_architecture(args, 10),
+                settings,
+                args.dataset,
+                None if args.arch else args.preset,
+            )
+        elif args.study is None:
+            raise InputError("--vary: give at least one setting to vary (or --study NAME to join a sweep)")
+        sweep = sweeps.Sweep.open(storage, args.study or sweeps.new_name(), plan, base)
+    except ConfigError as error:
+        option = {"vary": "--vary", "study": "--study", "storage": "--storage", "sweep": "--vary"}.get(error.field)
+        raise InputError(f"{option or option_name(error.field)} {error.message}") from None
+    args.dataset = sweep.base.dataset
+    dataset = _load_data(args)
+    sweep.base = dataclasses.replace(
+        sweep.base, architecture=sweep.base.architecture.with_num_classes(dataset.num_classes)
+    )
+    if not args.json:
+        print(f"sweep {sweep.name}: {'; '.join(v.describe() for v in sweep.plan.vary)}; "
+              f"{sweep.plan.trial_count} trials, {sweeps.STRATEGIES[sweep.plan.strategy]}")  # fmt: skip
+
+    def show(record) -> None:
+        if args.json:
+            print(sweeps.dumps(record), flush=True)
+            return
+        params = sweeps.describe_params(record.params)
+        loss = f"{record.val_loss:.3f}" if record.val_loss is not None else "-"
+        print(f"trial {record.number:>3} {record.state:<9} val loss {loss:<6} {params}  {record.message}", flush=True)
+
+    current = {}
+    stop = {"asked": False}
+
+    def on_interrupt(signum, frame):  # Ctrl-C: the trial ends as a failure; the sweep can be continued
+        stop["asked"] = True
+        if current.get("trainer") is not None:
+            current["trainer"].stop(interrupted="the sweep was interrupted")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        sweep.work(
+            dataset,
+            store,
+            on_trial=show,
+            should_stop=lambda: stop["asked"],
+            on_trainer=lambda trainer: current.update(trainer=trainer),
+        )
+    except ConfigError as error:
+        raise InputError(str(error)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = sweep.summary()
+    if args.json:
+        print(sweeps.dumps(summary))
+    else:
+        best = summary.best
+        if best is not None:
+            print(f"best: trial {best.number}, validation loss {best.val_loss:.3f}, run {best.run}, {best.params}")
+        print(summary.sentence)
+        print(f"continue it, or add a machine: python -m cnn_core sweep --study {sweep.name}"
+              + (f" --storage {args.storage}" if args.storage else ""))  # fmt: skip
+    return EXIT_STOPPED if stop["asked"] else EXIT_OK
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     for pair, change in ((args.name, "name"), (args.tags, "tags")):
@@ -469,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "datasets": cmd_datasets,
             "bench": cmd_bench,
             "runs": cmd_runs,
+            "sweep": cmd_sweep,
         }[args.command](args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -58,7 +58,9 @@ class Setting:
             return self.short.format(self.names.get(value, value))
         if self.kind == INT and value == 1 and self.short.endswith("s"):
             return self.short[:-1].format(value)  # "1 epoch", "1 image"
-        return self.short.format(f"{value:g}" if self.kind == FLOAT else f"{value:,}")
+        return self.short.format(
+            f"{value:.3g}" if self.kind == FLOAT else f"{value:,}"
+        )  # a sweep's 0.00504, not 0.00503835
 
     @property
     def cli_option(self) -> str:

@@ -313,6 +313,7 @@ class Trainer:
         self.history: list[Event] = []
         self._stop = threading.Event()
         self._stop_reason: str | None = None
+        self._stop_message: str | None = None
         self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
         self._val: tuple[torch.Tensor, torch.Tensor] | None = None  # validation images and labels
         self._strip: tuple[torch.Tensor, torch.Tensor] | None = None  # the snapshots' test pictures and pixels
@@ -347,12 +348,15 @@ class Trainer:
         trainer._resume = checkpoint
         return trainer
 
-    def stop(self, interrupted: str | None = None) -> None:
+    def stop(self, interrupted: str | None = None, because: str | None = None) -> None:
         """Ask the run to end after the current batch, saving what it learned. Safe to call from
         any thread. With `interrupted` (why: "the app stopped"), the run ends as interrupted, not
-        as stopped by the user: it was not the user's choice, and it can be resumed."""
+        as stopped by the user: it was not the user's choice, and it can be resumed. With
+        `because`, it ends as stopped with that message (a sweep's "worse than the median")."""
         if interrupted and not self._stop.is_set():
             self._stop_reason = interrupted
+        if because and not self._stop.is_set():
+            self._stop_message = because
         self._stop.set()
         self.pace.release()  # a paused run stops too
 
@@ -426,7 +430,7 @@ class Trainer:
             for batch in range(1, p.batches_per_epoch + 1):
                 start += self.pace.wait(self._say_paused)  # a pause is not training time
                 if self._stop.is_set():
-                    status, message = STOPPED, USER_STOPPED
+                    status, message = STOPPED, self._stop_message or USER_STOPPED
                     break
                 t0 = time.perf_counter()
                 idx = order[(batch - 1) * s.batch_size : batch * s.batch_size]
