@@ -26,6 +26,7 @@ navigation = st.navigation(
         "Start": [st.Page(common.PAGES["home"], title="Welcome", icon=":material/waving_hand:", default=True)],
         "Build and train": [
             st.Page(common.PAGES["train"], title="Train", icon=":material/play_circle:"),
+            st.Page(common.PAGES["sweep"], title="Sweep", icon=":material/tune:"),
             st.Page(common.PAGES["architecture"], title="Architecture", icon=":material/account_tree:"),
         ],
         "Look inside": [

@@ -19,8 +19,10 @@ import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -141,7 +143,9 @@ class JobRegistry:
         if not self.processes:
             return
         with self._lock:
-            training = any(j.running and j.kind == "train" and j is not finishing for j in self._jobs.values())
+            training = any(
+                j.running and j.kind in ("train", "sweep") and j is not finishing for j in self._jobs.values()
+            )
             if not training and (self._spare is None or self._spare.poll() is not None):
                 self._spare = _start_worker()
 
@@ -270,6 +274,39 @@ class JobRegistry:
                 return _train_in_process(job, checked, store, resume, self._take_worker(), pace)
             finally:
                 self.warm_worker(finishing=job)  # for the next run, now that this one is done
+
+        return self.start(job, work)
+
+    def start_sweep(self, name: str, storage: str, runs_dir: str | os.PathLike, owner: str | None = None) -> Job:
+        """Work on sweep `name` (made already: sweeps.Sweep.open) in a process of its own, as another
+        machine would: `python -m cnn_core sweep --study NAME --json`. Each finished trial comes back
+        as an event {"kind": "trial", ...}; Stop interrupts the trial in progress, and the sweep can
+        be continued later. The trials themselves are read from the study by whoever shows them."""
+        job = Job("sweep", name)
+        job.owner = owner
+
+        def work(job: Job) -> dict | None:
+            args = ["sweep", "--study", name, "--storage", storage, "--runs-dir", str(runs_dir), "--json"]
+            with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: it never fills and blocks
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "cnn_core", *args], stdout=subprocess.PIPE, stderr=errors, text=True
+                )
+                job._on_stop.append(lambda: child.poll() is None and child.send_signal(signal.SIGINT))
+                summary = None
+                for line in child.stdout:
+                    data = json.loads(line)
+                    if "planned" in data:
+                        summary = data
+                    else:
+                        job.emit({"kind": "trial", **data})
+                code = child.wait()
+                if code not in (0, 130) and not job.stop_requested:
+                    errors.seek(0)
+                    lines = [text.strip() for text in errors.read().splitlines() if text.strip()]
+                    raise CnnCoreError(
+                        (lines[-1] if lines else f"the sweep ended with code {code}").removeprefix("error: ")
+                    )
+            return summary
 
         return self.start(job, work)
 

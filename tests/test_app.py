@@ -15,7 +15,7 @@ from cnn_core.runs import control_hash
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SVG = "{http://www.w3.org/2000/svg}"
-PAGES = ["home", "train", "architecture", "inside", "metrics", "convolution", "runs"]
+PAGES = ["home", "train", "sweep", "architecture", "inside", "metrics", "convolution", "runs"]
 
 
 def page(name: str) -> str:
@@ -494,3 +494,41 @@ def test_runs_read_like_a_lab_notebook(tiny_data, tmp_path, monkeypatch):
     assert "baseline for the talk" in list(at.dataframe[0].value["name"])
     at.multiselect(key="w_runs_tags").set_value(["demo"]).run()  # only the tagged run is listed
     assert list(at.dataframe[0].value["name"]) == ["baseline for the talk"]
+
+
+def test_a_sweep_started_on_its_page_trains_its_trials_as_runs_and_says_what_mattered(app, tmp_path):
+    """From Train's settings: vary the learning rate, start, watch the trials come in; then the
+    best one, what mattered, its runs on Runs, and the best trained for longer on Train."""
+    from cnn_core.runs import RunStore
+
+    app.switch_page(page("train")).run()
+    app.number_input(key="w_epochs").set_value(2).run()
+    for key, value in (("w_train_samples", 400), ("w_val_samples", 200), ("w_test_samples", 200)):
+        app.session_state[key] = value
+    app.switch_page(page("sweep")).run()
+    assert_clean(app, "sweep")
+    app.multiselect(key="w_sweep_vary").set_value(["learning_rate", "augment"]).run()
+    app.radio(key="w_sweep_strategy").set_value("random").run()
+    app.number_input(key="w_sweep_trials").set_value(3).run()
+    next(b for b in app.button if b.label == "Start the sweep").click().run()
+    assert_clean(app, "sweep started")
+    deadline = time.monotonic() + 240
+    while not any("Done:" in m.value for m in app.markdown) and time.monotonic() < deadline:
+        time.sleep(1)
+        app.run()
+    assert_clean(app, "sweep done")
+    said = " ".join(m.value for m in app.markdown)
+    assert "3 of 3 trials finished" in said, said
+    table = app.dataframe[0].value
+    assert list(table["trial"]) == [0, 1, 2] and table["values"].str.startswith("lr ").all()
+    assert any("Best so far: trial" in s.value for s in app.success)
+    assert any(m.value == "**What mattered**" for m in app.markdown)
+    runs = RunStore(tmp_path / "runs").list()
+    assert len(runs) == 3 and all(info.tags[-1] == "sweep" for info in runs)
+    store = RunStore(tmp_path / "runs")  # each trial trained with Train's settings and its own learning rate
+    configs = [store.get(info.id).config()["settings"] for info in runs]
+    assert {c["train_samples"] for c in configs} == {400} and len({c["learning_rate"] for c in configs}) == 3
+
+    next(b for b in app.button if b.label == "Train the best for longer").click().run()
+    assert_clean(app, "train the best for longer")
+    assert app.number_input(key="w_epochs").value == 4

@@ -35,7 +35,7 @@ if sync_playwright is None or not Path(CHROMIUM).exists():
         pytest.fail(f"the browser test needs Chromium and Playwright in CI; {HOW}", pytrace=False)
     pytest.skip(f"no browser for the end-to-end test; {HOW}", allow_module_level=True)
 
-PAGES = ["", "train", "architecture", "inside", "metrics", "convolution", "runs"]
+PAGES = ["", "train", "sweep", "architecture", "inside", "metrics", "convolution", "runs"]
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -40,6 +40,7 @@ PAGES = {
     "inside": "pages/views/inside.py",
     "metrics": "pages/views/metrics.py",
     "runs": "pages/views/runs.py",
+    "sweep": "pages/views/sweep.py",
     "convolution": "pages/views/convolution.py",
 }
 COLOURS = {"train": "#1f77b4", "batch": "#a5c8e4", "val": "#d9480f", "test": "#2b8a3e"}
