@@ -532,3 +532,45 @@ def test_a_sweep_started_on_its_page_trains_its_trials_as_runs_and_says_what_mat
     next(b for b in app.button if b.label == "Train the best for longer").click().run()
     assert_clean(app, "train the best for longer")
     assert app.number_input(key="w_epochs").value == 4
+
+
+def test_a_diagnosis_offers_one_change_and_the_new_run_is_drawn_over_its_parent(tiny_data, tmp_path, monkeypatch):
+    """Runs says an overfitting run overfits, with its numbers; Try this opens Train with only
+    augmentation turned on, and the run started there shows its parent's curves, faded, with the
+    change in the chart's title."""
+    from cnn_core.presets import PRESETS
+    from cnn_core.runs import RunStore
+    from cnn_core.settings import TrainSettings
+    from cnn_core.training import Trainer
+
+    monkeypatch.setenv("CNN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "data"))
+    overfits = TrainSettings(learning_rate=0.003, epochs=12, train_samples=60, val_samples=200, batch_size=16)
+    Trainer(PRESETS["tutorial"].architecture, overfits, tiny_data, store=RunStore(tmp_path / "runs"),
+            preset="tutorial").run()  # fmt: skip
+    (parent,) = RunStore(tmp_path / "runs").list()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["compare"] = parent.id
+    at.run()
+    at.switch_page(page("runs")).run()
+    assert_clean(at, "runs")
+    said = " ".join(m.value for m in at.markdown)
+    assert "**Overfitting.** Validation loss rose from" in said and "while training loss kept falling" in said
+    next(b for b in at.button if b.label == "Try this: augment off -> on").click().run()
+    assert_clean(at, "try this")
+    assert at.toggle(key="w_augment").value is True
+    assert at.number_input(key="w_epochs").value == 12 and at.select_slider(key="w_learning_rate").value == 0.003
+    at.switch_page(page("train"))  # AppTest stays on the page it was told, whatever the app switched to
+    at.number_input(key="w_epochs").set_value(1).run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    deadline = time.monotonic() + 120
+    while not at.success and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert_clean(at, "the child run")
+    loss = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert loss["layout"]["title"]["text"] == "Loss · augment off -> on"
+    ghosts = [t for t in loss["data"] if t["name"].startswith("before")]
+    assert {t["name"] for t in ghosts} == {"before: training", "before: validation"}
+    assert all(t["opacity"] < 1 and t["line"]["dash"] == "dash" for t in ghosts)
+    assert max(ghosts[0]["x"]) == 12  # the parent's whole run, under the new one's single epoch

@@ -199,3 +199,20 @@ def test_the_picture_strip_captions_every_picture_in_its_colour():
     texts = list(root.iter(f"{SVG}text"))
     assert [t.text for t in texts][:4] == ["cat", "00%", "cat", "10%"]
     assert texts[0].get("fill") != MARK_COLOUR and texts[2].get("fill") == MARK_COLOUR  # right, then wrong
+
+
+def test_an_earlier_runs_ghost_is_drawn_whole_and_faded_and_the_live_reach_is_the_new_runs():
+    """A live chart plays in its curves up to data-reach (live_chart.js); the parent's ghost is
+    outside that group, so all of it shows from the start, dashed and faded, at the right values."""
+    ghost = Series("before: training", "#1f77b4", [1, 2, 3, 4], [2.0, 1.5, 1.2, 1.0], ghost=True)
+    now = Series("training loss", "#1f77b4", [0.5, 1.0], [2.1, 1.8])
+    root = parse(line_chart([ghost, now], title="Loss · augment off -> on", x_title="epoch", y_title="loss",
+                            x_range=(0, 4)))  # fmt: skip
+    to_px, to_py = axis_maps(root)
+    groups = {g.get("class"): g for g in root.iter(f"{SVG}g")}
+    assert float(groups["ghost"].get("opacity")) < 1
+    (drawn,) = polylines(groups["ghost"])
+    expected = [(to_px(x), to_py(y)) for x, y in zip(ghost.x, ghost.y, strict=True)]
+    assert [pytest.approx(p, abs=0.11) for p in expected] == drawn
+    assert float(groups["data"].get("data-reach")) == pytest.approx(to_px(1.0) + 6, abs=0.2)
+    assert "before: training" in [t.text for t in root.iter(f"{SVG}text")]

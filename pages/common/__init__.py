@@ -366,19 +366,29 @@ def style_figure(fig: go.Figure, title: str = "", x: str = "", y: str = "", heig
     return fig
 
 
-def loss_series(c: Curves) -> list[Series]:
-    """The loss curves of a run: what both the live and the interactive chart draw."""
+def loss_series(c: Curves, ghost: Curves | None = None) -> list[Series]:
+    """The loss curves of a run: what both the live and the interactive chart draw; with `ghost`,
+    the run it was started from, faded, underneath."""
     few = len(c.step_x) <= 30  # a run that ended within a few batches (an explosion): each one a dot
-    out = [Series("each batch", COLOURS["batch"], c.step_x, c.step_loss, 2.5 if few else 1.2, markers=few)]
+    out = []
+    if ghost is not None:
+        out.append(Series("before: training", COLOURS["train"], ghost.batch_x, ghost.batch_loss, 2.5, ghost=True))
+        if any(v is not None for v in ghost.val_loss):
+            out.append(Series("before: validation", COLOURS["val"], ghost.epoch_x, ghost.val_loss, 2.5, ghost=True))
+    out.append(Series("each batch", COLOURS["batch"], c.step_x, c.step_loss, 2.5 if few else 1.2, markers=few))
     out.append(Series("training loss (mean per 10%)", COLOURS["train"], c.batch_x, c.batch_loss, 2.5))
     if any(v is not None for v in c.val_loss):
         out.append(Series("validation loss", COLOURS["val"], c.epoch_x, c.val_loss, 3, markers=True))
     return out
 
 
-def accuracy_series(c: Curves) -> list[Series]:
-    """Training and validation accuracy (%) after each epoch."""
+def accuracy_series(c: Curves, ghost: Curves | None = None) -> list[Series]:
+    """Training and validation accuracy (%) after each epoch; with `ghost`, the earlier run's, faded."""
     out = []
+    if ghost is not None:
+        values = ghost.val_accuracy if any(v is not None for v in ghost.val_accuracy) else ghost.train_accuracy
+        out.append(Series("before", COLOURS["val"], ghost.epoch_x, [None if v is None else 100 * v for v in values],
+                          2.5, ghost=True))  # fmt: skip
     for name, values, colour in (("training", c.train_accuracy, "train"), ("validation", c.val_accuracy, "val")):
         if name == "validation" and all(v is None for v in values):
             continue  # a run without a validation split
@@ -403,7 +413,8 @@ def _figure(series: list[Series], title: str, x: str, y: str, marks: list[Mark] 
             y=list(s.y),
             mode="lines+markers" if s.markers else "lines",
             name=s.name,
-            line={"color": s.colour, "width": s.width},
+            line={"color": s.colour, "width": s.width, "dash": "dash" if s.ghost else "solid"},
+            opacity=0.45 if s.ghost else 1.0,
             marker={"size": 9},
         )
     right = max((max(s.x) for s in series if len(s.x)), default=1.0)
@@ -425,17 +436,17 @@ def _figure(series: list[Series], title: str, x: str, y: str, marks: list[Mark] 
     return style_figure(fig, title, x, y)
 
 
-def loss_figure(c: Curves, title: str = "Loss") -> go.Figure:
+def loss_figure(c: Curves, title: str = "Loss", ghost: Curves | None = None) -> go.Figure:
     limit = c.loss_limit()
     marks = [Mark(m.x, limit if m.y is None or m.y > limit else m.y, m.label) for m in explosion_marks(c)]
-    fig = _figure(loss_series(c), title, "epoch", "cross-entropy loss", marks)
+    fig = _figure(loss_series(c, ghost), title, "epoch", "cross-entropy loss", marks)
     if limit is not None:  # the losses before the explosion stay readable; the explosion goes off the top
         fig.update_yaxes(range=[0, limit])
     return fig
 
 
-def accuracy_figure(c: Curves, title: str = "Accuracy") -> go.Figure:
-    return _figure(accuracy_series(c), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
+def accuracy_figure(c: Curves, title: str = "Accuracy", ghost: Curves | None = None) -> go.Figure:
+    return _figure(accuracy_series(c, ghost), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
 
 
 # The charts of a run still training, as SVG pictures (see svg_chart): the x axis spans the whole
@@ -445,27 +456,27 @@ def accuracy_figure(c: Curves, title: str = "Accuracy") -> go.Figure:
 LIVE_CHART_SIZE = {"width": 540, "height": 290}
 
 
-def live_loss_chart(c: Curves, epochs: int) -> str:
+def live_loss_chart(c: Curves, epochs: int, ghost: Curves | None = None, title: str = "Loss") -> str:
     limit = c.loss_limit()
     return line_chart(
-        loss_series(c),
-        title="Loss",
+        loss_series(c, ghost),
+        title=title,
         x_title="epoch",
         y_title="cross-entropy loss",
-        x_range=(0, epochs),
+        x_range=(0, max([epochs, *(ghost.epoch_x if ghost else [])])),
         y_range=(0, limit) if limit is not None else None,
         marks=explosion_marks(c),
         **LIVE_CHART_SIZE,
     )
 
 
-def live_accuracy_chart(c: Curves, epochs: int) -> str:
+def live_accuracy_chart(c: Curves, epochs: int, ghost: Curves | None = None, title: str = "Accuracy") -> str:
     return line_chart(
-        accuracy_series(c),
-        title="Accuracy",
+        accuracy_series(c, ghost),
+        title=title,
         x_title="epoch",
         y_title="accuracy (%)",
-        x_range=(0, epochs),
+        x_range=(0, max([epochs, *(ghost.epoch_x if ghost else [])])),
         y_range=(0, 100),
         **LIVE_CHART_SIZE,
     )

@@ -43,6 +43,7 @@ class Series:
     y: Sequence[float | None]  # None, NaN and infinities leave a gap
     width: float = 2.0
     markers: bool = False
+    ghost: bool = False  # an earlier run's curve, drawn faded and whole (a live chart does not play it in)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -210,9 +211,19 @@ def line_chart(
     )
     # The curves in one group, which says how far right they reach: a live chart reveals them
     # from left to right as they happened (see live_chart.py).
-    reach = max((sx(x) for segs in segments for seg in segs for x, _ in seg), default=float(LEFT))
+    live = [(s, segs) for s, segs in zip(series, segments, strict=True) if not s.ghost]
+    reach = max((sx(x) for _, segs in live for seg in segs for x, _ in seg), default=float(LEFT))
+    ghosts = [(s, segs) for s, segs in zip(series, segments, strict=True) if s.ghost]
+    if ghosts:
+        out.append('<g class="ghost" opacity="0.45">')
+        for s, segs in ghosts:
+            for seg in segs:
+                points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in thin(seg))
+                out.append(f'<polyline fill="none" stroke="{s.colour}" stroke-width="{s.width:g}" '
+                           f'stroke-dasharray="6 5" points="{points}"/>')  # fmt: skip
+        out.append("</g>")
     out.append(f'<g class="data" data-reach="{reach + 6:.1f}">')
-    for s, segs in zip(series, segments, strict=True):
+    for s, segs in live:
         for seg in segs:
             drawn = thin(seg)
             points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in drawn)
@@ -233,7 +244,9 @@ def line_chart(
     for row, items in enumerate(legend):
         for x, s in items:
             y = height - 16 + LEGEND_ROW * row
-            stroke = f'stroke="{s.colour}" stroke-width="{s.width:g}"'
+            stroke = f'stroke="{s.colour}" stroke-width="{s.width:g}"' + (
+                ' stroke-dasharray="6 5" opacity="0.45"' if s.ghost else ""
+            )
             out.append(f'<line x1="{x}" x2="{x + 28}" y1="{y - 6}" y2="{y - 6}" {stroke}/>')
             if s.markers:
                 out.append(f'<circle cx="{x + 14}" cy="{y - 6}" r="5" fill="{s.colour}"/>')

@@ -10,11 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnn_core.curves import curves, smooth
+from cnn_core.diagnosis import diagnose
 from cnn_core.errors import CnnCoreError
 from cnn_core.notebook import MAX_TAGS, NAME_CHARS, Notes
 from cnn_core.runs import DAMAGED, RUNNING
 from pages import common
-from pages.common import state
+from pages.common import advice, state
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95)
 
@@ -180,6 +181,13 @@ if len(chosen) == 1:
     st.subheader(info.name)
     st.caption(f"Run {info.id}" + (f": {info.message}" if info.message else ""))
     in_control = common.can_control(run.owner())
+    if info.status not in (RUNNING, DAMAGED):  # what its curves say, and one change to try
+        try:
+            setup = run.setup()
+            found = diagnose(run.history(), setup.settings, len(setup.dataset.classes))
+        except CnnCoreError:
+            found = []  # a damaged history: the message above says so
+        advice.diagnoses(found, setup.architecture, setup.settings, setup.preset, info.id, f"runs_{info.id}")
     if in_control and info.status not in (RUNNING, DAMAGED):
         notes = run.notes()
         with st.form(f"notes_{info.id}", border=False):
@@ -232,6 +240,7 @@ if len(chosen) == 1:
             common.error_box(error)
         else:
             state.use_settings(setup.settings, state.use_network(setup.architecture, setup.preset))
+            advice.set_parent(info.id, "trained again")  # its curves under the new run's
             st.switch_page(common.PAGES["train"])
     if not in_control:
         st.caption(common.WATCH_ONLY)

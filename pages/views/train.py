@@ -21,6 +21,7 @@ from cnn_core.datasets import (
     load_dataset,
     remove_import,
 )
+from cnn_core.diagnosis import diagnose
 from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.inspection import filter_grid
 from cnn_core.presets import PRESETS
@@ -29,7 +30,7 @@ from cnn_core.settings import SCHEMA, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
-from pages.common import present, state
+from pages.common import advice, present, state
 from pages.common.live_chart import live_chart
 from pages.common.settings_widgets import settings_widgets
 
@@ -378,6 +379,7 @@ with buttons[0] if presenting else live:
         except CnnCoreError as error:
             common.error_box(error)
         else:
+            advice.adopt_parent(new_job.id)  # a run from Try this or Train again: its parent's ghost curves
             state.follow_job(new_job.id)
             st.rerun()
 
@@ -437,14 +439,28 @@ def draw_live() -> None:
         return
     epochs = current.plan.settings.epochs
     draw_notes(c)
+    ghost, change = advice.ghost(current.id) or (None, "")
+    titles = {"loss": f"Loss · {change}", "accuracy": f"Accuracy · {change}"} if change else {}
     # For a room, the pictures beside the curve: both on one screen at 1024x768.
     chart, strip = st.columns([3, 2]) if presenting else (st.container(), st.container())
     with chart:
-        live_chart(common.live_loss_chart(c, epochs), current.id, key=f"live_loss_{current.id}")
+        loss = common.live_loss_chart(c, epochs, ghost, titles.get("loss", "Loss"))
+        live_chart(loss, current.id, key=f"live_loss_{current.id}")
     with strip:
         draw_snapshot(current.plan, reported)
-    st.image(common.live_accuracy_chart(c, epochs), width="stretch")
+    st.image(common.live_accuracy_chart(c, epochs, ghost, titles.get("accuracy", "Accuracy")), width="stretch")
+    draw_diagnoses(current, reported, offer=False)  # while it trains: what the curves say so far
     draw_log(current, reported)
+
+
+def draw_diagnoses(current, reported: list[dict], offer: bool = True) -> None:
+    """What the curves say, with Try this once the run has ended."""
+    plan = current.plan
+    history = [e for e in reported if e["kind"] in events.HISTORY_KINDS]
+    found = diagnose(history, plan.settings, plan.dataset.num_classes)
+    if found:
+        advice.diagnoses(found, plan.architecture, plan.settings, plan.preset, current.run_id, f"diag_{current.id}",
+                         offer=offer and current.run_id is not None)  # fmt: skip
 
 
 def draw_notes(c) -> None:
@@ -493,11 +509,14 @@ def draw_ended(current) -> None:
     """A run that has ended: its interactive curves and its log."""
     _, reported, c = followed_run()
     draw_notes(c)
-    st.plotly_chart(common.loss_figure(c), key=f"loss_{current.id}")
+    ghost, change = advice.ghost(current.id) or (None, "")
+    titles = {"loss": f"Loss · {change}", "accuracy": f"Accuracy · {change}"} if change else {}
+    st.plotly_chart(common.loss_figure(c, titles.get("loss", "Loss"), ghost), key=f"loss_{current.id}")
     if c.epoch_x:
-        st.plotly_chart(common.accuracy_figure(c), key=f"acc_{current.id}")
+        st.plotly_chart(common.accuracy_figure(c, titles.get("accuracy", "Accuracy"), ghost), key=f"acc_{current.id}")
     else:
         st.caption("No epoch ended, so there is no accuracy to draw.")
+    draw_diagnoses(current, reported)
     draw_log(current, reported)
 
 
