@@ -574,3 +574,29 @@ def test_a_diagnosis_offers_one_change_and_the_new_run_is_drawn_over_its_parent(
     assert {t["name"] for t in ghosts} == {"before: training", "before: validation"}
     assert all(t["opacity"] < 1 and t["line"]["dash"] == "dash" for t in ghosts)
     assert max(ghosts[0]["x"]) == 12  # the parent's whole run, under the new one's single epoch
+
+
+def test_a_conv_block_goes_in_the_middle_in_two_clicks_and_an_incomplete_row_hides_nothing(app):
+    def shapes(at):  # the computed table under the one being edited
+        return next(d.value for d in at.dataframe if "output shape" in d.value.columns)
+
+    app.switch_page(page("architecture")).run()
+    app.number_input(key="w_move_layer").set_value(3).run()  # after the tutorial's pool
+    next(b for b in app.button if b.label == "+ conv block after it").click().run()
+    assert_clean(app, "conv block")
+    # By hand: the block's conv adds 18*18*9 + 18 weights; its pool quarters the first linear layer's input.
+    assert app.metric[0].value == f"{296_130 + (18 * 18 * 9 + 18) - (18 * 16 * 16 - 18 * 8 * 8) * 64:,}"
+    layers = list(shapes(app)["layer"])
+    assert layers[3:6] == ["conv 3x3, 18 channels, stride 1, padding 1", "ReLU", "max pool 2x2, stride 2"]
+    # A new conv row with no size yet: it says what to fill in, and the shapes stay in view.
+    rows = app.session_state["arch_rows"]
+    app.session_state["arch_rows"] = [*rows[:2], {"type": "conv"}, *rows[2:]]
+    app.session_state["arch_version"] = app.session_state["arch_version"] + 1
+    app.run()
+    assert_clean(app, "incomplete row")
+    assert [w.value for w in app.warning] == ["Row 3: set the number of filters (size)."]
+    assert len(shapes(app)) == 9 and app.metric  # the complete rows, still sized
+    # Remove it: every other row stays, in order.
+    app.number_input(key="w_move_layer").set_value(3).run()
+    next(b for b in app.button if b.label == "Remove").click().run()
+    assert not app.warning and list(shapes(app)["layer"])[3:6] == layers[3:6]

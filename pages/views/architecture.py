@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cnn_core.architecture import ACTIVATIONS, POOLS, ROW_COLUMNS, ROW_FIELDS, from_rows, to_rows
-from cnn_core.errors import ArchitectureError, ConfigError
+from cnn_core import layer_table
+from cnn_core.architecture import ACTIVATIONS, POOLS, ROW_COLUMNS, ROW_FIELDS, to_rows
 from cnn_core.presets import PRESETS
 from cnn_core.shapes import formula_text, infer_shapes
 from pages import common
@@ -25,14 +25,25 @@ def start_from_preset() -> None:
     state.use_network(PRESETS[name].architecture, name)
 
 
-def move(step: int) -> None:
+def edit_rows(action: str) -> None:
+    """One edit of the table at the chosen row (layer_table: no other row moves or goes)."""
     rows = list(st.session_state["edited_rows"])
-    i = st.session_state["w_move_layer"] - 1
-    j = i + step
-    if 0 <= i < len(rows) and 0 <= j < len(rows):
-        rows[i], rows[j] = rows[j], rows[i]
-        load_rows(rows)
-        st.session_state["w_move_layer"] = j + 1
+    number = st.session_state["w_move_layer"]
+    if not 1 <= number <= len(rows):
+        return
+    if action in ("up", "down"):
+        to = number - 1 if action == "up" else number + 1
+        if 1 <= to <= len(rows):
+            rows = layer_table.move(rows, number, to)
+            st.session_state["w_move_layer"] = to
+    elif action == "duplicate":
+        rows = layer_table.duplicate(rows, number)
+    elif action == "remove":
+        rows = layer_table.remove(rows, number)
+        st.session_state["w_move_layer"] = max(1, min(number, len(rows)))
+    elif action == "block":
+        rows = layer_table.insert(rows, number, layer_table.conv_block(layer_table.block_channels(rows, number)))
+    load_rows(rows)
 
 
 st.title("Architecture")
@@ -62,8 +73,10 @@ with edit:
     )
     b.button("Load it", on_click=start_from_preset, icon=":material/restart_alt:", width="stretch")
     kinds = sorted(set(ACTIVATIONS) | set(POOLS))
+    shown = pd.DataFrame(st.session_state["arch_rows"], columns=list(ROW_COLUMNS))
+    shown.index = range(1, len(shown) + 1)  # the row numbers the edits below and the messages use
     table = st.data_editor(
-        pd.DataFrame(st.session_state["arch_rows"], columns=list(ROW_COLUMNS)),
+        shown,
         key=f"arch_editor_{st.session_state['arch_version']}",
         num_rows="dynamic",
         width="stretch",
@@ -123,18 +136,30 @@ with edit:
     )
     rows = table.to_dict("records")
     st.session_state["edited_rows"] = rows
-    a, b, c, _ = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    a.number_input("Move layer", 1, max(1, len(rows)), key="w_move_layer", help="Pick a layer number to move.")
-    b.button("Up", on_click=move, args=(-1,), icon=":material/arrow_upward:", width="stretch")
-    c.button("Down", on_click=move, args=(1,), icon=":material/arrow_downward:", width="stretch")
+    st.session_state["w_move_layer"] = max(1, min(st.session_state.get("w_move_layer", 1), len(rows)))
+    a, b = st.columns([1, 3], vertical_alignment="bottom")
+    a.number_input("Row", 1, max(1, len(rows)), key="w_move_layer", help="The row the buttons act on.")
+    b.button("+ conv block after it", on_click=edit_rows, args=("block",), icon=":material/add_box:",
+             help="Inserts a 3x3 convolution that keeps the size (padding 1), ReLU and a 2x2 max pool that "
+             "halves it, with as many filters as the convolution above.")  # fmt: skip
+    # Two by two: five buttons in a row are cut to their first letters at 1024 px.
+    c1, c2, c3, c4 = st.columns(4)
+    c1.button("Up", on_click=edit_rows, args=("up",), icon=":material/arrow_upward:", width="stretch")
+    c2.button("Down", on_click=edit_rows, args=("down",), icon=":material/arrow_downward:", width="stretch")
+    c3.button("Copy", on_click=edit_rows, args=("duplicate",), icon=":material/content_copy:", width="stretch",
+              help="A copy of the row right under it.")  # fmt: skip
+    c4.button("Remove", on_click=edit_rows, args=("remove",), icon=":material/delete:", width="stretch")
 
 with result:
-    try:
-        architecture = from_rows(rows, name="custom")
-    except (ArchitectureError, ConfigError) as error:
-        st.error(str(error), icon=":material/error:")
+    architecture, problems = layer_table.complete_part(rows)
+    for problem in problems:  # the rest stays sized while a row is filled in
+        st.warning(f"Row {problem.row}: {problem.needs}.", icon=":material/edit:")
+    if architecture is None:
+        st.info("Fill in the rows above: the shapes appear as soon as one layer is complete.", icon=":material/info:")
         st.stop()
-    if architecture.layers != state.architecture().layers:
+    if problems:
+        st.caption("The rows above are left out of the shapes below, and Train keeps the last complete network.")
+    elif architecture.layers != state.architecture().layers:
         state.use_network(architecture)  # a preset's layers, unchanged, still count as that preset
         st.session_state["arch_synced"] = state.architecture()
     report = infer_shapes(architecture, shape, classes)
