@@ -52,6 +52,7 @@ HEARTBEAT_SECONDS = 10  # a running trial says it is alive this often ...
 GRACE_SECONDS = 60  # ... and one silent this long belongs to a process that died: failed, retried
 STARTUP_TRIALS = 4  # trials that finish before the pruner judges any other
 WARMUP_EPOCHS = 1  # no trial is judged before it has finished this many epochs
+NO_VALIDATION = "no validation images were left after the split: a sweep compares trials on them"
 STUDY_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{TAG_CHARS - 1}}}$")  # also the runs' tag
 
 # Two knobs on the network, swept like settings: declared like the schema's entries.
@@ -526,7 +527,8 @@ class Sweep:
             trial.set_user_attr("message", f"the loss exploded; counted as guessing (loss {_chance(dataset):.2f})")
             self.study.tell(trial, _chance(dataset))
         else:  # stopped by the user, interrupted, failed: its place goes to another trial
-            trial.set_user_attr("message", result.message)
+            no_validation = result.status == COMPLETED and result.val_loss is None
+            trial.set_user_attr("message", NO_VALIDATION if no_validation else result.message)
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return self.record(self.study.get_trials(deepcopy=False)[trial.number])
 

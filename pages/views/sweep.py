@@ -207,9 +207,16 @@ def trial_table(summary: sweeps.Summary, sweep: sweeps.Sweep) -> None:
                 st.markdown(f"- Trial {t.number} ({sweeps.describe_params(t.params)}): {t.message}")
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def open_sweep(storage: str, name: str) -> sweeps.Sweep:
+    """One study object per sweep for the server: opening the storage again on every redraw (every
+    few seconds while it trains) would check its tables each time."""
+    return sweeps.Sweep.open(storage, name)
+
+
 def draw_sweep(name: str) -> None:
     try:
-        sweep = sweeps.Sweep.open(storage, name)
+        sweep = open_sweep(storage, name)
         summary = sweep.summary()
     except CnnCoreError as error:
         common.error_box(error)
