@@ -49,6 +49,13 @@ def live_charts(at: AppTest) -> dict[str, ET.Element]:
     return {root.find(f"{SVG}title").text: root for root in roots}
 
 
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def image_captions(at: AppTest) -> list[str | None]:
+    return [picture.caption for element in at.get("image") for picture in element.proto.imgs]
+
+
 def train_one_epoch(at: AppTest) -> None:
     at.switch_page(page("train")).run()
     at.number_input(key="w_epochs").set_value(1).run()
@@ -108,6 +115,17 @@ def test_train_runs_a_one_epoch_run_and_every_page_shows_it(app):
     app.switch_page(page("inside")).run()
     assert len(app.get("plotly_chart")) == 1  # the class probabilities
     assert len(app.get("image")) >= 3  # filters, the picture, feature maps
+    # Where it looked: every method, for its answer and for another class.
+    answer = app.selectbox(key="w_inside_why").value
+    for method in ("gradcam", "integrated_gradients", "occlusion"):
+        app.radio(key="w_inside_method").set_value(method).run()
+        assert_clean(app, method)
+        assert any(f"for {CLASSES[answer]}: red to yellow" in (c or "") for c in image_captions(app))
+    app.selectbox(key="w_inside_why").set_value((answer + 1) % 10).run()
+    assert any(f"for {CLASSES[(answer + 1) % 10]}:" in (c or "") for c in image_captions(app))
+    app.switch_page(page("metrics")).run()
+    app.toggle(key="w_cm_looked").set_value(True).run()
+    assert_clean(app, "metrics, where it looked")
 
 
 def test_settings_survive_a_page_switch(app):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import streamlit as st
+import torch
 
 from cnn_core.errors import CnnCoreError
+from cnn_core.explain import METHODS, attribute, overlay
 from cnn_core.inspection import channel_grid, class_probabilities, conv_filters, conv_layers, feature_maps, filter_grid
 from pages import common
 from pages.common import state
@@ -64,6 +66,42 @@ if image is None:
 with answer:
     probabilities = class_probabilities(model, image)
     st.plotly_chart(common.probabilities_figure(probabilities, classes), key="probabilities")
+
+st.subheader("Where it looked")
+guess = int(probabilities.argmax())
+how, heat_column = st.columns([1, 2], gap="large")
+with how:
+    st.session_state.setdefault("w_inside_method", "gradcam")
+    method = st.radio(
+        "How to ask",
+        list(METHODS),
+        format_func=lambda m: METHODS[m][0],
+        key="w_inside_method",
+        help="Three ways of asking the network what in the picture gave a class its score (Captum, the PyTorch "
+        "project's attribution library).",
+    )
+    st.caption(METHODS[method][1])
+    if st.session_state.get("w_inside_why_for") != (run_id, guess):  # a new picture: its answer first
+        st.session_state["w_inside_why"] = guess
+        st.session_state["w_inside_why_for"] = (run_id, guess)
+    target = st.selectbox(
+        "For the class",
+        range(len(classes)),
+        format_func=lambda i: f"{classes[i]} (its answer)" if i == guess else f"why not {classes[i]}?",
+        key="w_inside_why",
+        help="Its answer, or any other class: where the picture looked like that one.",
+    )
+with heat_column:
+    try:
+        found = attribute(model, image, target, method)
+    except CnnCoreError as error:
+        common.error_box(error)
+    else:
+        a, b = st.columns(2)
+        a.image(common.to_image(common.enlarge(overlay(image, found.heat), 6)), width="stretch",
+                caption=f"{found.title} for {classes[target]}: red to yellow where it mattered most")  # fmt: skip
+        b.image(common.to_image(common.enlarge((found.heat * 255).round().to(torch.uint8).unsqueeze(0), 6)),
+                width="stretch", caption="The map alone: white mattered most")  # fmt: skip
 
 st.subheader("What every layer sees")
 st.caption("Each tile is one channel of a layer's output (the first 16), scaled to its own range: bright = large.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
+from cnn_core.explain import attribute, overlay
 from cnn_core.metrics import confusion_cell, top_k
 from pages import common
 from pages.common import state
@@ -159,8 +160,20 @@ st.caption(
     f"{len(chosen)} test pictures of {true_class} that the network called {said_class}"
     + (" (showing the first 24)" if len(chosen) > 24 else "")
 )
+looked = st.toggle(
+    "Where it looked",
+    key="w_cm_looked",
+    help=f"Each picture with a heat map of what made the network say {said_class} (Grad-CAM on its last "
+    "convolution; Filters and feature maps has the other methods).",
+)
+model = common.get_model(run_id) if looked else None
 columns = st.columns(8)
 for k, i in enumerate(chosen[:24].tolist()):
     image = dataset.test_images[int(predictions["test_indices"][i])]
     guesses = ", ".join(f"{name} {100 * p:.0f}%" for name, p in top_k(probabilities[i], classes, 3))
+    if model is not None:
+        try:
+            image = overlay(image, attribute(model, image, classes.index(said_class), "gradcam").heat)
+        except CnnCoreError:  # a network without convolutions: the picture as it is
+            pass
     columns[k % 8].image(common.to_image(common.enlarge(image, 3)), caption=guesses, width="stretch")
