@@ -174,6 +174,14 @@ if st.session_state.get("w_sweep_shown") not in names:
 shown = st.selectbox("Sweep shown", names, key="w_sweep_shown", help="Every sweep made here, newest first.")
 
 
+def state_words(t: sweeps.TrialRecord) -> str:
+    if t.state == "pruned":
+        return f"stopped after epoch {t.epochs}"
+    if t.message.startswith("the loss exploded"):
+        return "loss exploded"
+    return STATE_WORDS.get(t.state, t.state)
+
+
 def trial_table(summary: sweeps.Summary, sweep: sweeps.Sweep) -> None:
     rows = []
     for t in summary.trials:
@@ -183,9 +191,7 @@ def trial_table(summary: sweeps.Summary, sweep: sweeps.Sweep) -> None:
                 "values": sweeps.describe_params(t.params),
                 "validation loss": t.val_loss,
                 "validation accuracy %": None if t.val_accuracy is None else 100 * t.val_accuracy,
-                "state": f"stopped after epoch {t.epochs}"
-                if t.state == "pruned"
-                else STATE_WORDS.get(t.state, t.state),
+                "state": state_words(t),
                 "seconds": t.seconds,
             }
         )
