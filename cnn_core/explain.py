@@ -108,3 +108,69 @@ def overlay(image: torch.Tensor, heat: torch.Tensor, strength: float = 0.6) -> t
     colour = torch.stack([torch.ones_like(heat), heat, torch.zeros_like(heat)])  # red -> yellow as it rises
     mixed = (1 - strength * heat) * gray + strength * heat * colour
     return (mixed.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+@dataclass(frozen=True)
+class WorkedSum:
+    """One number of a convolution's output, worked out as the layer computes it: the kernel of
+    output channel `channel` laid over the previous layer's output at (`row`, `col`)."""
+
+    layer: int  # 1-based layer number of the convolution
+    channel: int
+    row: int
+    col: int
+    patch: torch.Tensor  # (in_channels, k, k): what the kernel covers (zeros where it hangs over the edge)
+    kernel: torch.Tensor  # (in_channels, k, k): the learned weights
+    bias: float
+    value: float  # the output the forward pass computed there
+    relu: float | None  # after the ReLU that follows, when one does
+
+    @property
+    def products(self) -> torch.Tensor:
+        return self.patch * self.kernel
+
+    @property
+    def total(self) -> float:
+        """The sum of the multiply-adds, before the bias."""
+        return float(self.products.double().sum())
+
+
+def worked_convolution(model: CNN, image: torch.Tensor, position: int, channel: int, row: int, col: int) -> WorkedSum:
+    """The output of convolution layer `position` (0-based) at (`channel`, `row`, `col`) for
+    `image`, with the numbers that make it: taken from a real forward pass (a hook catches the
+    layer's input and output), so the sum is checked against what the network computed."""
+    if position not in conv_layers(model):
+        raise ConfigError("layer", f"must be a convolution layer (got layer {position + 1})")
+    conv = model.layers[position]
+    caught = {}
+    hook = conv.register_forward_hook(lambda _m, inputs, output: caught.update(x=inputs[0][0], y=output[0]))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(_as_batch(image).to(next(model.buffers()).device))
+    finally:
+        hook.remove()
+        model.train(was_training)
+    x, y = caught["x"].float().cpu(), caught["y"].float().cpu()
+    out_channels, height, width = y.shape
+    for name, value, top in (("channel", channel, out_channels), ("row", row, height), ("col", col, width)):
+        if not 0 <= value < top:
+            raise ConfigError(name, f"must be from 0 to {top - 1} (got {value})")
+    k, stride, pad = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    patch = padded[:, row * stride : row * stride + k, col * stride : col * stride + k]
+    follows = model.arch.layers[position + 1] if position + 1 < len(model.arch.layers) else None
+    value = float(y[channel, row, col])
+    relu = max(0.0, value) if getattr(follows, "kind", None) == "relu" else None
+    return WorkedSum(
+        position + 1,
+        channel,
+        row,
+        col,
+        patch.clone(),
+        conv.weight[channel].detach().float().cpu().clone(),
+        float(conv.bias[channel].detach()) if conv.bias is not None else 0.0,
+        value,
+        relu,
+    )

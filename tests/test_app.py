@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -113,8 +114,15 @@ def test_train_runs_a_one_epoch_run_and_every_page_shows_it(app):
     assert {m.label for m in app.metric} >= {"Validation accuracy", "Test accuracy"}
     assert len(app.get("plotly_chart")) >= 4  # curves, per-class bars, confusion matrix
     app.switch_page(page("inside")).run()
-    assert len(app.get("plotly_chart")) == 1  # the class probabilities
+    assert len(app.get("plotly_chart")) == 2  # the class probabilities, the map to click a pixel of
     assert len(app.get("image")) >= 3  # filters, the picture, feature maps
+    # One output number worked out: the sum and the bias land on what the network computed.
+    app.number_input(key="w_worked_channel").set_value(5).run()
+    app.number_input(key="w_worked_row").set_value(7).run()
+    worked = next(c.value for c in app.code if "the network computed" in c.value)
+    summed = float(re.search(r"\+ bias -?[\d.]+ = (-?[\d.]+)", worked).group(1))
+    assert float(re.search(r"the network computed (-?[\d.]+)", worked).group(1)) == pytest.approx(summed, abs=2e-4)
+    assert "sum of the 27 products" in worked  # a 3x3 kernel over 3 colour channels
     # Where it looked: every method, for its answer and for another class.
     answer = app.selectbox(key="w_inside_why").value
     for method in ("gradcam", "integrated_gradients", "occlusion"):

@@ -6,7 +6,8 @@ import torch
 
 from cnn_core.architecture import Activation, Architecture, Conv, Linear
 from cnn_core.errors import ConfigError
-from cnn_core.explain import METHODS, attribute, overlay
+from cnn_core.explain import METHODS, attribute, overlay, worked_convolution
+from cnn_core.inspection import conv_layers, feature_maps
 from cnn_core.model import CNN
 from cnn_core.presets import PRESETS
 
@@ -89,3 +90,31 @@ def test_the_overlay_keeps_the_picture_where_nothing_mattered():
     assert out.shape == (3, 2, 2) and out.dtype == torch.uint8
     assert out[:, 0, 0].tolist() == [100, 100, 100]  # untouched gray
     assert out[0, 0, 1] > out[2, 0, 1]  # red where it mattered
+
+
+@pytest.mark.parametrize("preset", ["tutorial", "strong"])
+def test_a_worked_sum_lands_on_the_value_the_forward_pass_computed(preset):
+    """Every output number checked: kernel x patch summed, plus the bias, is the layer's output
+    (the oracle: the real forward pass, caught by a hook); corners include the zero padding."""
+    torch.manual_seed(0)
+    model = CNN(PRESETS[preset].architecture)
+    picture = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    for position in conv_layers(model):
+        maps = feature_maps(model, picture)[position].values
+        channels, height, width = maps.shape
+        for channel, row, col in ((0, 0, 0), (channels - 1, height - 1, width - 1), (channels // 2, height // 2, 1)):
+            worked = worked_convolution(model, picture, position, channel, row, col)
+            assert worked.total + worked.bias == pytest.approx(worked.value, abs=1e-4)
+            assert worked.value == pytest.approx(float(maps[channel, row, col]), abs=1e-5)
+            assert worked.patch.shape == worked.kernel.shape == model.layers[position].weight.shape[1:]
+
+
+def test_a_worked_sum_refuses_what_is_not_there():
+    model = CNN(PRESETS["tutorial"].architecture)
+    picture = torch.zeros(3, 32, 32, dtype=torch.uint8)
+    with pytest.raises(ConfigError) as error:
+        worked_convolution(model, picture, 1, 0, 0, 0)  # layer 2 is a ReLU
+    assert error.value.field == "layer"
+    with pytest.raises(ConfigError) as error:
+        worked_convolution(model, picture, 0, 0, 32, 0)
+    assert error.value.field == "row" and "0 to 31" in error.value.message

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from cnn_core.errors import CnnCoreError
-from cnn_core.explain import METHODS, attribute, overlay
+from cnn_core.explain import METHODS, attribute, overlay, worked_convolution
 from cnn_core.inspection import channel_grid, class_probabilities, conv_filters, conv_layers, feature_maps, filter_grid
 from pages import common
 from pages.common import state
@@ -119,3 +121,84 @@ for i, fmap in enumerate(maps):
             values = fmap.values[:64]
             title = f"Outputs of layer {fmap.index}"
             st.image(bar_chart(values.tolist(), title=title, x_title="unit", y_title="value"), width="stretch")
+
+# --- one output number, worked out -----------------------------------------------------------------------
+if positions:
+    st.subheader("One number of a feature map, worked out")
+    st.caption(
+        "Click a pixel of the map: the learned kernel laid over the previous layer's output there, every "
+        "multiply-add, the sum, the bias, then ReLU, landing on the value the network computed."
+    )
+    pick, grid = st.columns([1, 2], gap="large")
+    with pick:
+        st.session_state.setdefault("w_worked_layer", positions[0])
+        at = st.selectbox(
+            "Convolution layer",
+            positions,
+            # Short: the picker shares the row with the map at 1024 px.
+            format_func=lambda i: f"layer {i + 1}: {model.arch.layers[i].out_channels} filters",
+            key="w_worked_layer",
+        )
+        if "w_worked_pick" in st.session_state:  # a pixel clicked on the map (the run before this one)
+            st.session_state["w_worked_row"], st.session_state["w_worked_col"] = st.session_state.pop("w_worked_pick")
+        fmap = maps[at].values
+        out_channels, height, width = fmap.shape
+        for key, top in (("w_worked_channel", out_channels), ("w_worked_row", height), ("w_worked_col", width)):
+            st.session_state[key] = min(max(0, st.session_state.get(key, 0)), top - 1)
+        channel = st.number_input("Output channel (filter)", 0, out_channels - 1, key="w_worked_channel")
+        r, c = st.columns(2)
+        row = r.number_input("Row", 0, height - 1, key="w_worked_row")
+        col = c.number_input("Column", 0, width - 1, key="w_worked_col")
+    with grid:
+        figure = go.Figure(
+            go.Heatmap(z=fmap[channel].tolist(), colorscale="Greys", reversescale=True, hoverinfo="skip")
+        )
+        # Invisible markers make every pixel clickable (a heatmap sends no clicks of its own).
+        figure.add_scatter(
+            x=[x for _ in range(height) for x in range(width)],
+            y=[y for y in range(height) for _ in range(width)],
+            mode="markers",
+            marker={"size": max(4, 300 // width), "color": "rgba(0,0,0,0.01)", "symbol": "square"},
+            customdata=[[float(v)] for v in fmap[channel].flatten()],
+            hovertemplate="row %{y}, column %{x}: %{customdata[0]:.3f} (click to work it out)<extra></extra>",
+            showlegend=False,
+        )
+        ring = {"size": 14, "color": "rgba(0,0,0,0)", "line": {"color": "#d9480f", "width": 3}}
+        figure.add_scatter(x=[col], y=[row], mode="markers", showlegend=False, hoverinfo="skip", marker=ring)
+        common.style_figure(figure, x="column", y="row", height=330)
+        figure.update_xaxes(range=[-0.5, width - 0.5], showgrid=False)
+        figure.update_yaxes(range=[height - 0.5, -0.5], scaleanchor="x", showgrid=False)
+        clicked = st.plotly_chart(figure, key="worked_map", on_select="rerun", selection_mode="points")
+        points = (clicked or {}).get("selection", {}).get("points", []) if clicked else []
+        if points and (int(points[0]["y"]), int(points[0]["x"])) != (row, col):
+            st.session_state["w_worked_pick"] = (int(points[0]["y"]), int(points[0]["x"]))
+            st.rerun()
+    worked = worked_convolution(model, image, at, channel, row, col)
+    source = "the picture's pixels, normalised" if at == positions[0] else f"layer {at}'s output"
+    shown = min(3, worked.patch.shape[0])
+    st.markdown(
+        f"**Filter {channel} of layer {worked.layer} at row {row}, column {col}:** its "
+        f"{worked.kernel.shape[1]}x{worked.kernel.shape[2]} kernel over {source}, "
+        f"{worked.patch.shape[0]} input channel{'s' if worked.patch.shape[0] > 1 else ''}"
+        + (f" (the first {shown} shown)" if shown < worked.patch.shape[0] else "")
+    )
+    tables = st.columns(shown)
+    for i in range(shown):
+        rows = [
+            {"input": float(p), "x weight": float(w), "= product": float(p * w)}
+            for p, w in zip(worked.patch[i].flatten(), worked.kernel[i].flatten(), strict=True)
+        ]
+        tables[i].caption(f"input channel {i}: sum {float(worked.products[i].sum()):.4f}")
+        tables[i].dataframe(pd.DataFrame(rows).style.format("{:.4f}"), hide_index=True, width="stretch")
+    summed = worked.total + worked.bias
+    lines = [
+        f"sum of the {worked.products.numel()} products = {worked.total:.4f}",
+        f"+ bias {worked.bias:.4f} = {summed:.4f}",
+    ]
+    if worked.relu is not None:
+        lines.append(f"ReLU: max(0, {summed:.4f}) = {worked.relu:.4f}")
+    lines.append(
+        f"the network computed {worked.value:.4f} here"
+        + (f", {worked.relu:.4f} after ReLU" if worked.relu is not None else "")
+    )
+    st.code("\n".join(lines), language=None)
