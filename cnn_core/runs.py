@@ -322,6 +322,13 @@ class Run:
         """The name given to it, else the made one."""
         return self.notes().name or self.made_name()
 
+    def snapshots(self) -> list:
+        """The filters and the picture strip's guesses as the run learned (snapshots.py); [] for a
+        run from before they were kept. RunStoreError names a damaged one."""
+        from . import snapshots
+
+        return snapshots.read(self.path)
+
     def set_notes(self, notes: Notes) -> None:
         """Write the name and tags, as the run's one writer: refused (RunStoreError) while it trains."""
         if self.lock is not None:  # this process writes the run already

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, diagnosis, run_lock
+from . import checkpoints, diagnosis, run_lock, snapshots
 from . import metrics as metrics_lib
 from .architecture import Architecture
 from .augment import random_crop_flip
@@ -317,6 +317,7 @@ class Trainer:
         self._resume: dict | None = None  # a checkpoint to continue from (see Trainer.resume)
         self._val: tuple[torch.Tensor, torch.Tensor] | None = None  # validation images and labels
         self._strip: tuple[torch.Tensor, torch.Tensor] | None = None  # the snapshots' test pictures and pixels
+        self._kept_step: int | None = None  # the step of the last snapshot kept in the run folder
 
     @classmethod
     def resume(
@@ -346,6 +347,7 @@ class Trainer:
         run.lock = lock
         trainer.run_record = run
         trainer._resume = checkpoint
+        snapshots.forget_after(run.path, checkpoint["counters"]["step"])  # that stretch is trained again
         return trainer
 
     def stop(self, interrupted: str | None = None, because: str | None = None) -> None:
@@ -418,7 +420,8 @@ class Trainer:
         log_points = {max(1, p.batches_per_epoch * k // s.logs_per_epoch) for k in range(1, s.logs_per_epoch + 1)}
         stream_every = max(1, p.batches_per_epoch // LOSS_POINTS_PER_EPOCH)
         self._emit_start(len(images))
-        self._emit_snapshot(net, c.step, float(c.epoch))  # the untrained network: random filters, random guesses
+        self._emit_snapshot(net, c.step, float(c.epoch), keep=True)  # untrained: random filters, random guesses
+        first_tenths = snapshots.tenths(p.batches_per_epoch)  # kept: the filters change most in the first epoch
 
         status, message = COMPLETED, "training finished"
         good_weights = _snapshot(net.model)  # where to return to if the loss explodes
@@ -471,8 +474,9 @@ class Trainer:
                     self._emit_batch(epoch, batch, interval, optimizer, c)
                     interval = Tally()
                 rate = self.pace.batches_per_second
-                if batch in log_points or (rate and c.step % max(1, round(rate / SNAPSHOTS_PER_SECOND)) == 0):
-                    self._emit_snapshot(net, c.step, epoch - 1 + batch / p.batches_per_epoch)
+                keep = epoch == 1 and batch in first_tenths
+                if keep or batch in log_points or (rate and c.step % max(1, round(rate / SNAPSHOTS_PER_SECOND)) == 0):
+                    self._emit_snapshot(net, c.step, epoch - 1 + batch / p.batches_per_epoch, keep=keep)
 
             epoch_tally.ended = time.perf_counter()  # the epoch's speed is its training loop alone
             self.pace.epoch_ended()
@@ -486,7 +490,7 @@ class Trainer:
             c.epoch = epoch if status == COMPLETED else c.epoch
             c.elapsed = time.perf_counter() - start
             self._emit_epoch(epoch, status == COMPLETED, epoch_tally, c, len(images))
-            self._emit_snapshot(net, c.step, epoch - 1 + epoch_tally.images / len(images))
+            self._emit_snapshot(net, c.step, epoch - 1 + epoch_tally.images / len(images), keep=True)
             if status == COMPLETED:
                 self._checkpoint(net, optimizer, scheduler, gens, c)
             self._heartbeat(c.epoch)
@@ -580,11 +584,13 @@ class Trainer:
         )
         self._emit(start, record=False)
 
-    def _emit_snapshot(self, net: TunedCNN, step: int, epoch_progress: float) -> None:
-        """The strip's guesses and the first filters now. An evaluation-mode forward pass of a few
-        pictures: it changes nothing training uses (no batch-norm statistics, no random numbers)."""
-        if self.on_event is None:
-            return  # nobody watching (the command line, the benchmark): nothing to compute
+    def _emit_snapshot(self, net: TunedCNN, step: int, epoch_progress: float, keep: bool = False) -> None:
+        """The strip's guesses and the first filters now, for whoever watches, and with `keep`, in
+        the run's folder (snapshots.py). An evaluation-mode forward pass of a few pictures: it
+        changes nothing training uses (no batch-norm statistics, no random numbers)."""
+        keep = keep and self.run_record is not None and step != self._kept_step
+        if self.on_event is None and not keep:
+            return  # nobody watching, nothing to keep (the benchmark): nothing to compute
         p = self.plan
         if self._strip is None:  # chosen, and their pixels gathered, once per run
             chosen = p.split.test[strip_indices(p.dataset.test_labels[p.split.test], STRIP_SIZE, p.dataset.num_classes)]
@@ -603,8 +609,14 @@ class Trainer:
         ]
         conv = next((layer for layer in net.model.layers if isinstance(layer, torch.nn.Conv2d)), None)
         filters = conv.weight.detach().float().cpu().tolist() if conv is not None else None
-        event = SnapshotEvent(kind=SNAPSHOT, step=step, epoch_progress=epoch_progress, strip=strip, filters=filters)
-        self._emit(event, record=False)
+        if keep:
+            snapshots.save_snapshot(self.run_record.path, snapshots.Snapshot(
+                step, epoch_progress, conv.weight if conv is not None else None,
+                chosen, labels, guess, confidence))  # fmt: skip
+            self._kept_step = step
+        if self.on_event is not None:
+            event = SnapshotEvent(kind=SNAPSHOT, step=step, epoch_progress=epoch_progress, strip=strip, filters=filters)
+            self._emit(event, record=False)
 
     def _emit_loss(self, epoch: int, batch: int, loss: float, step: int) -> None:
         n = self.plan.batches_per_epoch

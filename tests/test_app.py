@@ -114,7 +114,10 @@ def test_train_runs_a_one_epoch_run_and_every_page_shows_it(app):
     assert {m.label for m in app.metric} >= {"Validation accuracy", "Test accuracy"}
     assert len(app.get("plotly_chart")) >= 4  # curves, per-class bars, confusion matrix
     app.switch_page(page("inside")).run()
-    assert len(app.get("plotly_chart")) == 2  # the class probabilities, the map to click a pixel of
+    charts = {chart.key.split("_")[0]: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
+    assert set(charts) == {"forming", "probabilities", "worked"}  # filters forming, the answer, a map to click
+    frames = charts["forming"]["frames"]  # the start, every tenth of the one epoch, its end
+    assert len(frames) == 11 and len(charts["forming"]["layout"]["sliders"][0]["steps"]) == 11
     assert len(app.get("image")) >= 3  # filters, the picture, feature maps
     # One output number worked out: the sum and the bias land on what the network computed.
     app.number_input(key="w_worked_channel").set_value(5).run()

@@ -33,7 +33,79 @@ st.caption(f"Run {run_id} · {setup.architecture.name} · trained on {setup.data
 if missing:
     st.caption(missing)
 
+
 # --- filters ---------------------------------------------------------------------------------------
+def forming(run_id: str) -> None:
+    """The first layer's filters as the run learned them: an epoch slider and Play, drawn by Plotly
+    in the browser (no script run per frame)."""
+    try:
+        kept = common.store().get(run_id).snapshots()
+    except CnnCoreError as error:
+        common.error_box(error)
+        return
+    if len(kept) < 2 or kept[-1].filters is None:
+        st.caption("This run was trained before the filters were kept as it learned: train it again to watch "
+                   "them form.")  # fmt: skip
+        return
+    with st.expander("Watch them form, from random noise to the trained filters", expanded=True):
+        names = [f"epoch {s.epoch_progress:.1f} · {s.right} of {len(s.guess)} strip pictures right" for s in kept]
+        pictures = [common.to_image(filter_grid(s.filters, scale=6)) for s in kept]
+        frames = [go.Frame(data=[go.Image(z=p)], name=str(i)) for i, p in enumerate(pictures)]
+        figure = go.Figure(data=[go.Image(z=pictures[0])], frames=frames)
+        figure.update_layout(
+            height=140 + pictures[0].shape[0] * 2,
+            margin=dict(l=10, r=10, t=10, b=10),
+            xaxis_visible=False,
+            yaxis_visible=False,
+            font_size=15,
+            updatemenus=[
+                dict(
+                    type="buttons",
+                    x=0,
+                    y=-0.05,
+                    xanchor="left",
+                    yanchor="top",
+                    showactive=False,
+                    buttons=[
+                        dict(
+                            label="▶ Play",
+                            method="animate",
+                            args=[
+                                None,
+                                {
+                                    "frame": {"duration": 400, "redraw": True},
+                                    "fromcurrent": False,
+                                    "transition": {"duration": 0},
+                                },
+                            ],
+                        )
+                    ],
+                )
+            ],
+            sliders=[
+                dict(
+                    active=0,
+                    x=0.12,
+                    len=0.88,
+                    y=-0.02,
+                    yanchor="top",
+                    currentvalue={"prefix": ""},
+                    steps=[
+                        dict(
+                            method="animate",
+                            label=f"{s.epoch_progress:.1f}",
+                            args=[[str(i)], {"mode": "immediate", "frame": {"duration": 0, "redraw": True}}],
+                        )
+                        for i, s in enumerate(kept)
+                    ],
+                )
+            ],
+        )
+        st.plotly_chart(figure, key=f"forming_{run_id}")
+        st.caption(f"{len(kept)} snapshots: the start, every tenth of the first epoch, the end of every epoch. "
+                   f"Now: {names[-1]}.")  # fmt: skip
+
+
 st.subheader("The filters it learned")
 positions = conv_layers(model)
 if not positions:
@@ -49,6 +121,8 @@ else:
         "previous layer's feature maps, one grey tile per input channel.",
     )
     filters = conv_filters(model, position)
+    if position == positions[0]:
+        forming(run_id)
     st.image(
         common.to_image(filter_grid(filters)),
         caption=f"{filters.shape[0]} filters of "
