@@ -58,6 +58,15 @@ def confusion_cell(
     return ((labels == true_class) & (predictions == predicted_class)).nonzero().flatten()
 
 
+def confident_mistakes(labels: torch.Tensor, probabilities: torch.Tensor, true_class: int, n: int = 6) -> torch.Tensor:
+    """Positions of the `n` pictures of `true_class` the network got wrong most confidently: those
+    whose wrong answer had the highest probability, highest first."""
+    said = probabilities.argmax(1)
+    wrong = ((labels == true_class) & (said != labels)).nonzero().flatten()
+    confidence = probabilities[wrong, said[wrong]]
+    return wrong[confidence.argsort(descending=True, stable=True)[:n]]
+
+
 def top_k(probabilities: torch.Tensor, classes: tuple[str, ...] | list[str], k: int = 3) -> list[tuple[str, float]]:
     """The k most likely classes for one image, most likely first, as (name, probability)."""
     k = min(k, probabilities.numel())

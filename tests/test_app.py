@@ -137,6 +137,11 @@ def test_train_runs_a_one_epoch_run_and_every_page_shows_it(app):
     app.switch_page(page("metrics")).run()
     app.toggle(key="w_cm_looked").set_value(True).run()
     assert_clean(app, "metrics, where it looked")
+    # Mistakes worth looking at: the class it gets right least often first, its surest wrong answers.
+    recall = {row["class"]: row["recall"] for _, row in app.dataframe[0].value.iterrows()}
+    assert app.selectbox(key="w_mistakes_class").value == min(recall, key=recall.get)
+    sure = [float(c.split()[-1][:-1]) for c in image_captions(app) if c and c.startswith("said ")]
+    assert sure and sure == sorted(sure, reverse=True)
 
 
 def test_settings_survive_a_page_switch(app):

@@ -75,3 +75,22 @@ def test_the_images_behind_a_cell():
     assert confusion_cell(LABELS, PREDS, 1, 2).tolist() == []
     counts = confusion_matrix(LABELS, PREDS, 3)
     assert all(len(confusion_cell(LABELS, PREDS, t, p)) == counts[t, p] for t in range(3) for p in range(3))
+
+
+def test_the_most_confident_mistakes_of_a_class_come_first():
+    from cnn_core.metrics import confident_mistakes
+
+    labels = torch.tensor([0, 0, 0, 0, 1, 0])
+    probabilities = torch.tensor(
+        [
+            [0.9, 0.1],  # right
+            [0.3, 0.7],  # wrong, 70% sure
+            [0.1, 0.9],  # wrong, 90% sure
+            [0.45, 0.55],  # wrong, 55% sure
+            [0.05, 0.95],  # another class
+            [0.6, 0.4],  # right
+        ]
+    )
+    assert confident_mistakes(labels, probabilities, 0).tolist() == [2, 1, 3]
+    assert confident_mistakes(labels, probabilities, 0, n=2).tolist() == [2, 1]
+    assert confident_mistakes(labels, probabilities, 1).tolist() == []

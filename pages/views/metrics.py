@@ -9,7 +9,7 @@ import streamlit as st
 from cnn_core.curves import curves
 from cnn_core.errors import CnnCoreError
 from cnn_core.explain import attribute, overlay
-from cnn_core.metrics import confusion_cell, top_k
+from cnn_core.metrics import confident_mistakes, confusion_cell, top_k
 from pages import common
 from pages.common import state
 
@@ -104,6 +104,8 @@ figure = go.Figure(
         colorscale="Oranges",
         text=matrix,
         texttemplate="%{text}",
+        textfont={"size": 13},
+        showscale=False,  # the counts are in the cells: the width goes to them
         hovertemplate="true %{y}, said %{x}: %{z}<extra></extra>",
     )
 )
@@ -119,7 +121,17 @@ figure.add_scatter(
 )
 common.style_figure(figure, x="predicted class", y="true class", height=90 + 48 * n)
 figure.update_yaxes(autorange="reversed")
-event = st.plotly_chart(figure, key="m_confusion", on_select="rerun", selection_mode="points")
+matrix_column, accuracy_column = st.columns([2, 1])
+with matrix_column:
+    event = st.plotly_chart(figure, key="m_confusion", on_select="rerun", selection_mode="points")
+with accuracy_column:  # each row of the matrix as one number: how often that class was right, sorted
+    ordered = scores.sort_values("recall")
+    right = go.Figure(go.Bar(x=100 * ordered["recall"], y=ordered["class"], orientation="h", marker_color="#2b8a3e",
+                             text=[f"{100 * v:.0f}%" for v in ordered["recall"]], textposition="auto",
+                             hovertemplate="%{y}: %{x:.1f}% right<extra></extra>"))  # fmt: skip
+    common.style_figure(right, title="Right, class by class", x="% of its test pictures", height=90 + 48 * n)
+    right.update_xaxes(range=[0, 100])
+    st.plotly_chart(right, key="m_class_accuracy")
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and points[0].get("customdata"):
     t, p = points[0]["customdata"]
@@ -177,3 +189,28 @@ for k, i in enumerate(chosen[:24].tolist()):
         except CnnCoreError:  # a network without convolutions: the picture as it is
             pass
     columns[k % 8].image(common.to_image(common.enlarge(image, 3)), caption=guesses, width="stretch")
+
+st.subheader("Mistakes worth looking at")
+st.caption(
+    "The pictures of a class the network got wrong most confidently, each with where it looked for the answer "
+    "it gave (Grad-CAM): often a background, a colour or a shape that belongs to the other class."
+)
+worst_first = sorted(range(len(classes)), key=lambda i: scores["recall"].iloc[i])
+st.session_state.setdefault("w_mistakes_class", classes[worst_first[0]])
+state.linked("mistakes", "w_mistakes_class", allowed=classes)
+first = "The one it gets right least often is picked first."
+of_class = st.selectbox("Pictures of", classes, key="w_mistakes_class", help=first)
+mistakes = confident_mistakes(labels, probabilities, classes.index(of_class), n=8)
+if not len(mistakes):
+    st.caption(f"It got every test picture of {of_class} right.")
+model = common.get_model(run_id)
+columns = st.columns(8)
+for k, i in enumerate(mistakes.tolist()):
+    image = dataset.test_images[int(predictions["test_indices"][i])]
+    answer = int(said[i])
+    try:
+        image = overlay(image, attribute(model, image, answer, "gradcam").heat)
+    except CnnCoreError:  # a network without convolutions: the picture as it is
+        pass
+    caption = f"said {classes[answer]} {100 * float(probabilities[i, answer]):.0f}%"
+    columns[k % 8].image(common.to_image(common.enlarge(image, 3)), caption=caption, width="stretch")
