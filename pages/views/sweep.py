@@ -46,6 +46,10 @@ def train_settings() -> TrainSettings:
         return state.settings_from_widgets()
     except KeyError:
         return PRESETS["tutorial"].settings
+    except CnnCoreError as error:  # a value Train would refuse too: say which, and where to change it
+        common.error_box(error)
+        st.caption("Change it on the Train page: every trial starts from Train's settings.")
+        st.stop()
 
 
 def vary_widgets(name: str) -> sweeps.Vary | None:
