@@ -521,11 +521,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     current = {}
     stop = {"asked": False}
 
-    def on_interrupt(signum, frame):  # Ctrl-C: the trial ends as a failure; the sweep can be continued
-        stop["asked"] = True
+    def on_interrupt(signum, frame):  # Ctrl-C: the trial ends as interrupted; the sweep can be continued
+        stop["asked"] = True  # a second one too: the trial is saving, and an abort would leave it running
         if current.get("trainer") is not None:
             current["trainer"].stop(interrupted="the sweep was interrupted")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_trainer(trainer) -> None:
+        current["trainer"] = trainer
+        if stop["asked"]:  # asked between two trials: this one ends at once
+            trainer.stop(interrupted="the sweep was interrupted")
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -534,7 +538,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             store,
             on_trial=show,
             should_stop=lambda: stop["asked"],
-            on_trainer=lambda trainer: current.update(trainer=trainer),
+            on_trainer=on_trainer,
         )
     except ConfigError as error:
         raise InputError(str(error)) from None

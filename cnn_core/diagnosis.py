@@ -135,10 +135,10 @@ def diagnose(history: Iterable[Event], settings: TrainSettings, classes: int) ->
                 *_against_overfitting(settings, best.epoch)))  # fmt: skip
     if len(epochs) >= 2 and not any(d.kind == "overfitting" for d in found):
         before = epochs[-2]
-        fell = (before.train_loss - last.train_loss) / before.train_loss
+        fell = (before.train_loss - last.train_loss) / max(before.train_loss, 1e-12)
         watched = (vals[-2].val_loss, vals[-1].val_loss, "validation") if len(vals) >= 2 else (
             before.train_loss, last.train_loss, "training")  # fmt: skip
-        still = (watched[0] - watched[1]) / watched[0]
+        still = (watched[0] - watched[1]) / max(watched[0], 1e-12)
         high_loss = last.train_loss > HIGH_LOSS * guess
         if high_loss and still > STILL_FALLING and lr < low:
             found.append(Diagnosis(

@@ -291,7 +291,14 @@ class JobRegistry:
                 child = subprocess.Popen(
                     [sys.executable, "-m", "cnn_core", *args], stdout=subprocess.PIPE, stderr=errors, text=True
                 )
-                job._on_stop.append(lambda: child.poll() is None and child.send_signal(signal.SIGINT))
+                asked = []  # one interrupt per sweep: more would cut its saving short
+
+                def interrupt() -> None:
+                    if not asked and child.poll() is None:
+                        asked.append(True)
+                        child.send_signal(signal.SIGINT)
+
+                job._on_stop.append(interrupt)
                 summary = None
                 for line in child.stdout:
                     data = json.loads(line)

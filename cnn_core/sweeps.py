@@ -83,9 +83,10 @@ def _optuna():
     return optuna
 
 
-def with_knobs(architecture: Architecture, dropout: float = 0.0, conv_width: float = 1.0) -> Architecture:
-    """The network with every convolution `conv_width` times as wide, and dropout `dropout` before
-    its last layer (its own dropout layers set to it; none added for 0). Unchanged at the defaults."""
+def with_knobs(architecture: Architecture, dropout: float | None = None, conv_width: float = 1.0) -> Architecture:
+    """The network with every convolution `conv_width` times as wide, and with `dropout` given, that
+    dropout before its last layer (its own dropout layers set to it; none added for 0). Unchanged
+    at the defaults: a network's own dropout stays as it is unless a sweep varies it."""
     layers = list(architecture.layers)
     if conv_width != 1.0:
         layers = [
@@ -94,7 +95,9 @@ def with_knobs(architecture: Architecture, dropout: float = 0.0, conv_width: flo
             else layer
             for layer in layers
         ]
-    if any(isinstance(layer, Dropout) for layer in layers):
+    if dropout is None:
+        pass
+    elif any(isinstance(layer, Dropout) for layer in layers):
         layers = [Dropout(dropout) if isinstance(layer, Dropout) else layer for layer in layers]
     elif dropout > 0:
         last = max((i for i, layer in enumerate(layers) if isinstance(layer, Linear)), default=None)
@@ -453,6 +456,8 @@ class Sweep:
             if self.plan.seconds is not None and time.monotonic() - started > self.plan.seconds:
                 break
             optuna.storages.fail_stale_trials(self.study)
+            if self.plan.strategy == "grid":
+                self._queue_missing_points()
             waiting = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
             if self._taken() >= self.plan.trial_count and not waiting:
                 break
@@ -470,12 +475,18 @@ class Sweep:
                 raise ConfigError("sweep", f"{MAX_FAILURES} trials in a row could not train: {record.message}")
         return done
 
+    def _queue_missing_points(self) -> None:
+        """Queue again the grid points no trial holds (one stopped or failed): a grid finishes its
+        own points, not random ones."""
+        trials = self.study.get_trials(deepcopy=False, states=_held_states())
+        held = [t.system_attrs.get("fixed_params") or t.params for t in trials]
+        for point in self.plan.grid_points():
+            if point not in held:
+                self.study.enqueue_trial(point)
+
     def _taken(self, before: int | None = None) -> int:
         """Trials finished, running or waiting (not failed), numbered before `before` if given."""
-        optuna = _optuna()
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                  optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)  # fmt: skip
-        trials = self.study.get_trials(deepcopy=False, states=states)
+        trials = self.study.get_trials(deepcopy=False, states=_held_states())
         return sum(1 for t in trials if before is None or t.number < before)
 
     def _run_trial(self, trial: optuna.Trial, dataset: Dataset, store: RunStore, on_trainer) -> TrialRecord:
@@ -498,7 +509,8 @@ class Sweep:
             elif event["kind"] == events.EPOCH and event.get("complete") and _finite(event.get("val_loss")):
                 epoch, loss = event["epoch"], event["val_loss"]
                 trial.report(loss, epoch)
-                if self.plan.prune and state["pruned"] is None and trial.should_prune():
+                last = epoch >= trainer.plan.settings.epochs  # finished: nothing left to save by stopping
+                if self.plan.prune and not last and state["pruned"] is None and trial.should_prune():
                     state["pruned"] = self._prune_reason(epoch, loss, trial.number)
                     trainer.stop(because=state["pruned"])
 
@@ -517,7 +529,7 @@ class Sweep:
         trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("seconds", result.train_seconds)
         trial.set_user_attr("epochs", result.epochs_completed)
-        if state["pruned"] is not None:
+        if state["pruned"] is not None and result.status != COMPLETED:
             trial.set_user_attr("message", state["pruned"])
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         elif result.status == COMPLETED and _finite(result.val_loss):
@@ -652,6 +664,12 @@ def sweep_names(storage: str) -> list[str]:
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     mine = [s for s in summaries if "plan" in s.user_attrs]
     return [s.study_name for s in sorted(mine, key=lambda s: s.user_attrs.get("created", 0), reverse=True)]
+
+
+def _held_states() -> tuple:
+    """The states of a trial that holds one of the sweep's places: finished, running or queued."""
+    state = _optuna().trial.TrialState
+    return (state.COMPLETE, state.PRUNED, state.RUNNING, state.WAITING)
 
 
 def _chance(dataset: Dataset) -> float:

@@ -595,7 +595,7 @@ def test_a_diagnosis_offers_one_change_and_the_new_run_is_drawn_over_its_parent(
     assert at.toggle(key="w_augment").value is True
     assert at.number_input(key="w_epochs").value == 12 and at.select_slider(key="w_learning_rate").value == 0.003
     at.switch_page(page("train"))  # AppTest stays on the page it was told, whatever the app switched to
-    at.number_input(key="w_epochs").set_value(1).run()
+    at.number_input(key="w_epochs").set_value(2).run()
     next(b for b in at.button if b.label == "Start training").click().run()
     deadline = time.monotonic() + 120
     while not at.success and time.monotonic() < deadline:
@@ -607,7 +607,13 @@ def test_a_diagnosis_offers_one_change_and_the_new_run_is_drawn_over_its_parent(
     ghosts = [t for t in loss["data"] if t["name"].startswith("before")]
     assert {t["name"] for t in ghosts} == {"before: training", "before: validation"}
     assert all(t["opacity"] < 1 and t["line"]["dash"] == "dash" for t in ghosts)
-    assert max(ghosts[0]["x"]) == 12  # the parent's whole run, under the new one's single epoch
+    assert max(ghosts[0]["x"]) == 12  # the parent's whole run, under the new one's two epochs
+    # Try this on Train itself, where the settings' widgets are already drawn in the same run.
+    offers = [b for b in at.button if b.label.startswith("Try this: ")]
+    assert offers, [m.value for m in at.markdown]
+    offers[0].click().run()
+    assert_clean(at, "try this on Train")
+    assert at.session_state["ghost_parent"][1] == offers[0].label.removeprefix("Try this: ")
 
 
 def test_a_conv_block_goes_in_the_middle_in_two_clicks_and_an_incomplete_row_hides_nothing(app):

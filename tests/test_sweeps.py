@@ -131,6 +131,11 @@ def test_conv_width_multiplies_every_convolution_and_dropout_goes_before_the_las
     # A network with dropout layers of its own: they take the value, none is added.
     again = sweeps.with_knobs(wide, dropout=0.1)
     assert [layer for layer in again.layers if isinstance(layer, Dropout)] == [Dropout(0.1)]
+    # A sweep that does not vary dropout keeps the network's own (and so does a wider network).
+    assert sweeps.with_knobs(wide, conv_width=0.5).layers[last - 1] == Dropout(0.3)
+    assert base().trial({"learning_rate": 0.01})[0] == base().architecture
+    kept = sweeps.Base(wide, base().settings, "synthetic").trial({"learning_rate": 0.01})[0]
+    assert kept.layers[last - 1] == Dropout(0.3)
 
 
 # --- what mattered, in one sentence ----------------------------------------------------------------
@@ -192,7 +197,8 @@ def test_a_diverged_trial_counts_as_guessing_and_a_trial_that_cannot_start_says_
     )
     with pytest.raises(ConfigError, match="could not train"):
         sweep.work(tiny_data, store)
-    assert [t.state for t in sweep.trials()] == ["failed"] * 3  # it stops after three in a row
+    tried = [t.state for t in sweep.trials() if t.state != "waiting"]  # its points stay queued for a retry
+    assert tried == ["failed"] * 3  # it stops after three in a row
     assert "could not start" in sweep.trials()[0].message
 
 
@@ -292,3 +298,14 @@ def test_the_command_line_prints_each_trial_and_a_summary_as_json(tmp_path, caps
     refused = cli_here(capsys, "sweep", "--vary", "momentum=0.1,0.9", "--runs-dir", str(tmp_path))
     assert refused.returncode == 2 and "--vary 'momentum' cannot be swept" in refused.stderr
     assert cli_here(capsys, "sweep", "--runs-dir", str(tmp_path)).returncode == 2
+
+
+def test_a_grid_trains_a_stopped_point_again_not_a_random_one(tmp_path, tiny_data):
+    store = RunStore(tmp_path / "runs")
+    plan = SweepPlan((Vary.parse("batch_size=32,64"), Vary.parse("augment=on,off")), "grid", prune=False)
+    sweep = Sweep.open(sweeps.default_storage(store.root), "grid-again", plan, base(epochs=1))
+    stopped = sweep.study.ask()  # the first point, stopped before it finished
+    sweep.study.tell(stopped, state=optuna.trial.TrialState.FAIL)
+    sweep.work(tiny_data, store)
+    done = [t.params for t in sweep.trials() if t.state == "complete"]
+    assert sorted(map(str, done)) == sorted(map(str, plan.grid_points())) and len(done) == 4

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import threading
 from pathlib import Path
 
 import plotly.colors
@@ -115,6 +116,18 @@ def _model(run_path: str, weights_mtime: float):
 def get_model(run_id: str):
     run = store().get(run_id)
     return _model(str(run.path), run.weights_stamp())
+
+
+@st.cache_resource(max_entries=8)
+def _model_lock(run_path: str, weights_mtime: float) -> threading.Lock:
+    return threading.Lock()
+
+
+def model_lock(run_id: str) -> threading.Lock:
+    """Held while a page runs the shared model: attribution and the worked sum hang hooks on its
+    layers, which would catch another tab's forward pass running at the same moment."""
+    run = store().get(run_id)
+    return _model_lock(str(run.path), run.weights_stamp())
 
 
 # --- who may control a run ------------------------------------------------------------------------

@@ -29,12 +29,18 @@ def diagnoses(found: list[Diagnosis], architecture: Architecture, settings: Trai
         box.markdown(f"**{d.title}.** {d.evidence[:1].upper()}{d.evidence[1:]}.")
         box.caption(f"What to try: {d.advice}.")
         only = "Opens Train with this run's network and settings, and only this changed."
+        # Through a callback: it runs before the page is drawn again, so it may set Train's
+        # widgets even on Train itself, where they are already drawn in this run.
+        change = (d, architecture, settings, preset, parent)
         if offer and box.button(f"Try this: {d.change.words()}", key=f"{key}_try_{i}", icon=":material/science:",
-                                help=only):  # fmt: skip
-            new_architecture, new_settings = d.change.apply(architecture, settings)
-            state.use_settings(new_settings, state.use_network(new_architecture, preset))
-            set_parent(parent, d.change.words())
+                                help=only, on_click=_try, args=change):  # fmt: skip
             st.switch_page(PAGES["train"])
+
+
+def _try(d: Diagnosis, architecture: Architecture, settings: TrainSettings, preset: str | None, parent: str | None):
+    new_architecture, new_settings = d.change.apply(architecture, settings)
+    state.use_settings(new_settings, state.use_network(new_architecture, preset))
+    set_parent(parent, d.change.words())
 
 
 def set_parent(parent: str | None, change: str) -> None:

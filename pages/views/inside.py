@@ -140,7 +140,8 @@ with choose:
 if image is None:
     st.stop()
 with answer:
-    probabilities = class_probabilities(model, image)
+    with common.model_lock(run_id):
+        probabilities = class_probabilities(model, image)
     st.plotly_chart(common.probabilities_figure(probabilities, classes), key="probabilities")
 
 st.subheader("Where it looked")
@@ -169,7 +170,8 @@ with how:
     )
 with heat_column:
     try:
-        found = attribute(model, image, target, method)
+        with common.model_lock(run_id):
+            found = attribute(model, image, target, method)
     except CnnCoreError as error:
         common.error_box(error)
     else:
@@ -181,7 +183,8 @@ with heat_column:
 
 st.subheader("What every layer sees")
 st.caption("Each tile is one channel of a layer's output (the first 16), scaled to its own range: bright = large.")
-maps = feature_maps(model, image)
+with common.model_lock(run_id):
+    maps = feature_maps(model, image)
 columns = st.columns(2)
 for i, fmap in enumerate(maps):
     with columns[i % 2]:
@@ -247,7 +250,8 @@ if positions:
         if points and (int(points[0]["y"]), int(points[0]["x"])) != (row, col):
             st.session_state["w_worked_pick"] = (int(points[0]["y"]), int(points[0]["x"]))
             st.rerun()
-    worked = worked_convolution(model, image, at, channel, row, col)
+    with common.model_lock(run_id):
+        worked = worked_convolution(model, image, at, channel, row, col)
     source = "the picture's pixels, normalised" if at == positions[0] else f"layer {at}'s output"
     shown = min(3, worked.patch.shape[0])
     st.markdown(

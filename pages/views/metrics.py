@@ -185,7 +185,9 @@ for k, i in enumerate(chosen[:24].tolist()):
     guesses = ", ".join(f"{name} {100 * p:.0f}%" for name, p in top_k(probabilities[i], classes, 3))
     if model is not None:
         try:
-            image = overlay(image, attribute(model, image, classes.index(said_class), "gradcam").heat)
+            with common.model_lock(run_id):
+                heat = attribute(model, image, classes.index(said_class), "gradcam").heat
+            image = overlay(image, heat)
         except CnnCoreError:  # a network without convolutions: the picture as it is
             pass
     columns[k % 8].image(common.to_image(common.enlarge(image, 3)), caption=guesses, width="stretch")
@@ -209,7 +211,9 @@ for k, i in enumerate(mistakes.tolist()):
     image = dataset.test_images[int(predictions["test_indices"][i])]
     answer = int(said[i])
     try:
-        image = overlay(image, attribute(model, image, answer, "gradcam").heat)
+        with common.model_lock(run_id):
+            heat = attribute(model, image, answer, "gradcam").heat
+        image = overlay(image, heat)
     except CnnCoreError:  # a network without convolutions: the picture as it is
         pass
     caption = f"said {classes[answer]} {100 * float(probabilities[i, answer]):.0f}%"
