@@ -186,8 +186,9 @@ if len(chosen) == 1:
             setup = run.setup()
             found = diagnose(run.history(), setup.settings, len(setup.dataset.classes))
         except CnnCoreError:
-            found = []  # a damaged history: the message above says so
-        advice.diagnoses(found, setup.architecture, setup.settings, setup.preset, info.id, f"runs_{info.id}")
+            pass  # a damaged file: the message above says so, and nothing is diagnosed
+        else:
+            advice.diagnoses(found, setup.architecture, setup.settings, setup.preset, info.id, f"runs_{info.id}")
     if in_control and info.status not in (RUNNING, DAMAGED):
         notes = run.notes()
         with st.form(f"notes_{info.id}", border=False):
