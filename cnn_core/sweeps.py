@@ -52,6 +52,8 @@ HEARTBEAT_SECONDS = 10  # a running trial says it is alive this often ...
 GRACE_SECONDS = 60  # ... and one silent this long belongs to a process that died: failed, retried
 STARTUP_TRIALS = 4  # trials that finish before the pruner judges any other
 WARMUP_EPOCHS = 1  # no trial is judged before it has finished this many epochs
+EXPLODED = "the loss exploded"
+OUTCOMES = {"complete": "finished", "failed": "failed", "running": "training", "waiting": "waiting"}
 NO_VALIDATION = "no validation images were left after the split: a sweep compares trials on them"
 STUDY_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{TAG_CHARS - 1}}}$")  # also the runs' tag
 
@@ -356,6 +358,15 @@ class TrialRecord:
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def outcome(self) -> str:
+        """Its state in a table's words: "finished", "stopped after epoch 2", "loss exploded"..."""
+        if self.state == "pruned":
+            return f"stopped after epoch {self.epochs}"
+        if self.message.startswith(EXPLODED):
+            return "loss exploded"
+        return OUTCOMES.get(self.state, self.state)
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -368,11 +379,19 @@ class Summary:
     importances: dict[str, float]  # setting name -> share of the difference, largest first
     sentence: str
 
+    @property
+    def finished(self) -> int:
+        return sum(t.state in ("complete", "pruned") for t in self.trials)
+
+    @property
+    def stopped_early(self) -> int:
+        return sum(t.state == "pruned" for t in self.trials)
+
     def to_json(self) -> dict:
         return {
             "study": self.study,
             "planned": self.planned,
-            "finished": sum(t.state in ("complete", "pruned") for t in self.trials),
+            "finished": self.finished,
             "best": self.best.to_json() if self.best else None,
             "importances": self.importances,
             "what_mattered": self.sentence,
@@ -536,7 +555,7 @@ class Sweep:
             trial.set_user_attr("message", "finished")
             self.study.tell(trial, result.val_loss)
         elif result.status == DIVERGED:  # a real outcome, not a failure: it counts, as bad as guessing
-            trial.set_user_attr("message", f"the loss exploded; counted as guessing (loss {_chance(dataset):.2f})")
+            trial.set_user_attr("message", f"{EXPLODED}; counted as guessing (loss {_chance(dataset):.2f})")
             self.study.tell(trial, _chance(dataset))
         else:  # stopped by the user, interrupted, failed: its place goes to another trial
             no_validation = result.status == COMPLETED and result.val_loss is None

@@ -603,18 +603,18 @@ class Trainer:
         net.train(was_training)
         confidence, guess = probabilities.max(1)
         labels = p.dataset.test_labels[chosen]
-        strip = [
-            Guess(index=int(i), label=int(y), guess=int(g), confidence=float(c))
-            for i, y, g, c in zip(chosen, labels, guess, confidence, strict=True)
-        ]
         conv = next((layer for layer in net.model.layers if isinstance(layer, torch.nn.Conv2d)), None)
-        filters = conv.weight.detach().float().cpu().tolist() if conv is not None else None
         if keep:
             snapshots.save_snapshot(self.run_record.path, snapshots.Snapshot(
                 step, epoch_progress, conv.weight if conv is not None else None,
                 chosen, labels, guess, confidence))  # fmt: skip
             self._kept_step = step
-        if self.on_event is not None:
+        if self.on_event is not None:  # as JSON-ready lists: the app's training process sends them on
+            strip = [
+                Guess(index=int(i), label=int(y), guess=int(g), confidence=float(c))
+                for i, y, g, c in zip(chosen, labels, guess, confidence, strict=True)
+            ]
+            filters = conv.weight.detach().float().cpu().tolist() if conv is not None else None
             event = SnapshotEvent(kind=SNAPSHOT, step=step, epoch_progress=epoch_progress, strip=strip, filters=filters)
             self._emit(event, record=False)
 

@@ -469,6 +469,11 @@ def accuracy_figure(c: Curves, title: str = "Accuracy", ghost: Curves | None = N
 LIVE_CHART_SIZE = {"width": 540, "height": 290}
 
 
+def _span(epochs: int, ghost: Curves | None) -> float:
+    """The epochs a live chart's x axis spans: the run's, or its parent's if that ran longer."""
+    return max([epochs, *(ghost.epoch_x if ghost else [])])
+
+
 def live_loss_chart(c: Curves, epochs: int, ghost: Curves | None = None, title: str = "Loss") -> str:
     limit = c.loss_limit()
     return line_chart(
@@ -476,7 +481,7 @@ def live_loss_chart(c: Curves, epochs: int, ghost: Curves | None = None, title: 
         title=title,
         x_title="epoch",
         y_title="cross-entropy loss",
-        x_range=(0, max([epochs, *(ghost.epoch_x if ghost else [])])),
+        x_range=(0, _span(epochs, ghost)),
         y_range=(0, limit) if limit is not None else None,
         marks=explosion_marks(c),
         **LIVE_CHART_SIZE,
@@ -489,7 +494,7 @@ def live_accuracy_chart(c: Curves, epochs: int, ghost: Curves | None = None, tit
         title=title,
         x_title="epoch",
         y_title="accuracy (%)",
-        x_range=(0, max([epochs, *(ghost.epoch_x if ghost else [])])),
+        x_range=(0, _span(epochs, ghost)),
         y_range=(0, 100),
         **LIVE_CHART_SIZE,
     )

@@ -55,15 +55,22 @@ def adopt_parent(job_id: str) -> None:
         st.session_state.setdefault(PARENTS, {})[job_id] = parent
 
 
-def ghost(job_id: str | None) -> tuple[Curves, str] | None:
-    """The curves of the run job `job_id` was started from, and the change in words; None if none."""
+GHOSTS = "ghost_curves"  # run id -> its curves: an ended run's history, read once, not on every redraw
+
+
+def ghost(job_id: str | None) -> tuple[Curves | None, str, str]:
+    """The curves of the run job `job_id` was started from (None if none), and the loss and accuracy
+    charts' titles, which name the change ("Loss · learning rate 0.01 -> 0.001")."""
     from . import store
 
     parent = st.session_state.get(PARENTS, {}).get(job_id)
     if not parent:
-        return None
+        return None, "Loss", "Accuracy"
     run_id, change = parent
-    try:
-        return curves(store().get(run_id).history()), change
-    except CnnCoreError:  # the parent was deleted or damaged: no ghost, nothing else lost
-        return None
+    kept = st.session_state.setdefault(GHOSTS, {})
+    if run_id not in kept:
+        try:
+            kept[run_id] = curves(store().get(run_id).history())
+        except CnnCoreError:  # the parent was deleted or damaged: no ghost, nothing else lost
+            kept[run_id] = None
+    return kept[run_id], f"Loss · {change}", f"Accuracy · {change}"

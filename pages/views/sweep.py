@@ -28,9 +28,6 @@ START = {
     "conv_width": (0.5, 2.0),
 }
 LIST_START = {"batch_size": [32, 64, 128]}
-STATE_WORDS = {"complete": "finished", "pruned": "stopped early", "failed": "failed", "running": "training",
-               "waiting": "waiting"}  # fmt: skip
-
 st.title("Sweep")
 st.caption(
     "Try many settings at once: each trial trains a run with its own values, hopeless ones are stopped early, "
@@ -178,15 +175,7 @@ if st.session_state.get("w_sweep_shown") not in names:
 shown = st.selectbox("Sweep shown", names, key="w_sweep_shown", help="Every sweep made here, newest first.")
 
 
-def state_words(t: sweeps.TrialRecord) -> str:
-    if t.state == "pruned":
-        return f"stopped after epoch {t.epochs}"
-    if t.message.startswith("the loss exploded"):
-        return "loss exploded"
-    return STATE_WORDS.get(t.state, t.state)
-
-
-def trial_table(summary: sweeps.Summary, sweep: sweeps.Sweep) -> None:
+def trial_table(summary: sweeps.Summary) -> None:
     rows = []
     for t in summary.trials:
         rows.append(
@@ -195,7 +184,7 @@ def trial_table(summary: sweeps.Summary, sweep: sweeps.Sweep) -> None:
                 "values": sweeps.describe_params(t.params),
                 "validation loss": t.val_loss,
                 "validation accuracy %": None if t.val_accuracy is None else 100 * t.val_accuracy,
-                "state": state_words(t),
+                "state": t.outcome,
                 "seconds": t.seconds,
             }
         )
@@ -233,8 +222,7 @@ def draw_sweep(name: str) -> None:
         return
     job = next((j for j in registry.jobs("sweep") if j.title == name), None)
     live = job is not None and job.running
-    finished = sum(t.state in ("complete", "pruned") for t in summary.trials)
-    early = sum(t.state == "pruned" for t in summary.trials)
+    finished, early = summary.finished, summary.stopped_early
     st.markdown(
         f"**{'Training' if live else 'Done:' if finished >= summary.planned else 'Stopped:'}** "
         f"{finished} of {summary.planned} trials finished" + (f", {early} stopped early" if early else "")
@@ -251,7 +239,7 @@ def draw_sweep(name: str) -> None:
     if not summary.trials:
         st.caption("The first trial is training...")
         return
-    trial_table(summary, sweep)
+    trial_table(summary)
     if summary.best is not None:
         b = summary.best
         acc = f", {100 * b.val_accuracy:.1f}% right on the validation images" if b.val_accuracy is not None else ""

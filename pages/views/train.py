@@ -439,16 +439,14 @@ def draw_live() -> None:
         return
     epochs = current.plan.settings.epochs
     draw_notes(c)
-    ghost, change = advice.ghost(current.id) or (None, "")
-    titles = {"loss": f"Loss · {change}", "accuracy": f"Accuracy · {change}"} if change else {}
+    ghost, loss_title, accuracy_title = advice.ghost(current.id)
     # For a room, the pictures beside the curve: both on one screen at 1024x768.
     chart, strip = st.columns([3, 2]) if presenting else (st.container(), st.container())
     with chart:
-        loss = common.live_loss_chart(c, epochs, ghost, titles.get("loss", "Loss"))
-        live_chart(loss, current.id, key=f"live_loss_{current.id}")
+        live_chart(common.live_loss_chart(c, epochs, ghost, loss_title), current.id, key=f"live_loss_{current.id}")
     with strip:
         draw_snapshot(current.plan, reported)
-    st.image(common.live_accuracy_chart(c, epochs, ghost, titles.get("accuracy", "Accuracy")), width="stretch")
+    st.image(common.live_accuracy_chart(c, epochs, ghost, accuracy_title), width="stretch")
     draw_diagnoses(current, reported, offer=False)  # while it trains: what the curves say so far
     draw_log(current, reported)
 
@@ -509,11 +507,10 @@ def draw_ended(current) -> None:
     """A run that has ended: its interactive curves and its log."""
     _, reported, c = followed_run()
     draw_notes(c)
-    ghost, change = advice.ghost(current.id) or (None, "")
-    titles = {"loss": f"Loss · {change}", "accuracy": f"Accuracy · {change}"} if change else {}
-    st.plotly_chart(common.loss_figure(c, titles.get("loss", "Loss"), ghost), key=f"loss_{current.id}")
+    ghost, loss_title, accuracy_title = advice.ghost(current.id)
+    st.plotly_chart(common.loss_figure(c, loss_title, ghost), key=f"loss_{current.id}")
     if c.epoch_x:
-        st.plotly_chart(common.accuracy_figure(c, titles.get("accuracy", "Accuracy"), ghost), key=f"acc_{current.id}")
+        st.plotly_chart(common.accuracy_figure(c, accuracy_title, ghost), key=f"acc_{current.id}")
     else:
         st.caption("No epoch ended, so there is no accuracy to draw.")
     draw_diagnoses(current, reported)
