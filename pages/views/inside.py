@@ -146,7 +146,7 @@ with answer:
 
 st.subheader("Where it looked")
 guess = int(probabilities.argmax())
-how, heat_column = st.columns([1, 2], gap="large")
+how, heat_column = st.columns([2, 3], gap="large")  # the class picker reads whole at 1024 px
 with how:
     st.session_state.setdefault("w_inside_method", "gradcam")
     method = st.radio(
