@@ -157,6 +157,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("test_flip", FLAG, False, "Test with mirrored pictures too",
             "Also show the network each test picture mirrored and average the two answers (a little more "
             "accurate, twice the test time).", more=True),
+    Setting("whiten", FLAG, False, "Whiten the first layer",
+            "Start the first convolution's filters from the training pictures' own patch statistics and keep "
+            "them fixed, so every pattern reaches the next layer equally strong from the first step (learns "
+            "faster; needs a conv as the first layer).", more=True, short="whitened"),
     Setting("precision", CHOICE, "auto", "Number format",
             "Number format for the heavy arithmetic: auto uses bfloat16 where the processor has it "
             "(several times faster here), else float32.", choices=PRECISIONS, metavar="NAME", more=True),

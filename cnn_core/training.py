@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, diagnosis, run_lock, snapshots
+from . import checkpoints, diagnosis, run_lock, snapshots, whitening
 from . import metrics as metrics_lib
 from .architecture import Architecture
 from .augment import random_crop_flip
@@ -135,6 +135,8 @@ def plan(
     strict: settings fields the user gave explicitly; sizes the data cannot supply are refused
     for these instead of clamped. max_batches: cut each epoch short (for dry runs)."""
     report = check(architecture, dataset.input_shape, dataset.num_classes)
+    if settings.whiten:
+        whitening.check_architecture(architecture)
     split = plan_split(dataset, settings, strict)
     device = resolve_device(settings.device)
     needed, free = estimate_memory_bytes(report, settings.batch_size), available_memory_bytes()
@@ -300,10 +302,15 @@ class Trainer:
         max_batches: int | None = None,
         tuning: Tuning | None = None,
         pace: Pace | None = None,
+        between_epochs: Callable[[int, float, TunedCNN], None] | None = None,
     ):
-        """Check everything a run needs (see `plan`); raises before any work."""
+        """Check everything a run needs (see `plan`); raises before any work.
+
+        between_epochs(epoch, training_seconds, net): called after each completed epoch, off the
+        clock (its time is not training time): the time-to-accuracy benchmark tests there."""
         self.plan = plan(architecture, settings, dataset, strict, preset, max_batches)
         self.pace = pace or Pace()
+        self.between_epochs = between_epochs
         self.store = store
         self.on_event = on_event
         self.on_progress = on_progress
@@ -493,6 +500,10 @@ class Trainer:
             self._emit_snapshot(net, c.step, epoch - 1 + epoch_tally.images / len(images), keep=True)
             if status == COMPLETED:
                 self._checkpoint(net, optimizer, scheduler, gens, c)
+                if self.between_epochs is not None:
+                    probe_started = time.perf_counter()
+                    self.between_epochs(epoch, c.elapsed, net)
+                    start += time.perf_counter() - probe_started
             self._heartbeat(c.epoch)
             if status != COMPLETED:
                 break
@@ -506,9 +517,12 @@ class Trainer:
     def _build_model(self) -> CNN:
         p = self.plan
         data = p.dataset
-        return build_model(
+        model = build_model(
             p.architecture, data.input_shape, data.num_classes, data.mean, data.std, seed=p.settings.seed
         ).to(p.device)
+        if p.settings.whiten:  # a resumed run's checkpoint then overwrites them with the same filters
+            whitening.whiten_first_conv(model, data.train_images[p.split.train[: whitening.PATCH_IMAGES]].to(p.device))
+        return model
 
     def _validate(self, net: torch.nn.Module, c: Counters) -> tuple[float | None, float | None]:
         """Validation loss and accuracy; the last values again when there are no validation images."""
@@ -775,7 +789,7 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def make_optimizer(model: torch.nn.Module, s: TrainSettings, fused: bool = False) -> torch.optim.Optimizer:
-    params = list(model.parameters())
+    params = [p for p in model.parameters() if p.requires_grad]  # not a whitened first layer's filters
     options = {"fused": True} if fused else {}
     if s.optimizer == "sgd":
         return torch.optim.SGD(params, lr=s.learning_rate, momentum=s.momentum, weight_decay=s.weight_decay, **options)
