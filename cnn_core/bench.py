@@ -19,6 +19,7 @@ above what it was before.
 from __future__ import annotations
 
 import os
+import platform
 import statistics
 import threading
 import time
@@ -31,10 +32,11 @@ from PIL import Image
 
 from .data import Dataset, plan_split
 from .events import EPOCH
+from .expectations import Expected, as_run, key_of
 from .presets import PRESETS
 from .runs import proc_stat
 from .settings import TrainSettings
-from .training import Trainer
+from .training import Plan, Trainer, evaluate
 from .tuned import Tuning
 
 
@@ -286,3 +288,83 @@ def ablation(
             results.append(result)
             report(format_row(result))
     return results
+
+
+# --- time to accuracy ------------------------------------------------------------------------------------
+TIME_TO_ACCURACY_PRESETS = ("tutorial", "tutorial-2conv", "quick", "strong")
+
+
+class _EpochTests:
+    """The trainer's between-epochs call: the run's test split, with flips, after every epoch."""
+
+    def __init__(self, name: str, plan: Plan, report):
+        self.name, self.report = name, report
+        self.images = plan.dataset.test_images[plan.split.test].to(plan.device)
+        self.labels = plan.dataset.test_labels[plan.split.test].to(plan.device)
+        self.dtype = plan.dtype
+        self.points: list[tuple[int, float, float]] = []
+
+    def __call__(self, epoch: int, seconds: float, net: torch.nn.Module) -> None:
+        _, accuracy, _ = evaluate(net, self.images, self.labels, self.dtype, flip=True)
+        self.points.append((epoch, seconds, accuracy))
+        self.report(f"{self.name:<15} epoch {epoch:>3}  {seconds:>7.1f} s  {100 * accuracy:6.2f}% (with flips)")
+
+
+def time_to_accuracy(
+    dataset: Dataset, presets: tuple[str, ...] = TIME_TO_ACCURACY_PRESETS, report=print
+) -> list[Expected]:
+    """Train each preset with its own settings and test it after every epoch, off the clock, with
+    test-time flips: test accuracy against training seconds. `report` gets a line per epoch."""
+    key = key_of(dataset)
+    out = []
+    for name in presets:
+        preset = PRESETS[name]
+        trainer = Trainer(preset.architecture, preset.settings, dataset, preset=name)
+        tests = _EpochTests(name, trainer.plan, report)
+        trainer.between_epochs = tests
+        result = trainer.run()
+        report(
+            f"{name:<15} {result.status}: {100 * (result.test_accuracy or 0):.2f}% test accuracy after "
+            f"{result.train_seconds:.1f} s of training ({result.images_per_second:,.0f} images/s)"
+        )
+        out.append(
+            Expected(
+                preset=name,
+                data=key,
+                train_seconds=result.train_seconds,
+                test_accuracy=result.test_accuracy or 0.0,
+                epochs=result.epochs_completed,
+                images_per_second=result.images_per_second,
+                settings=as_run(preset.settings, dataset),
+                points=tuple(tests.points),
+                machine="",
+                measured="",
+            )
+        )
+    return out
+
+
+def time_to_accuracy_table(entries: list[Expected]) -> str:
+    """A Markdown table: each preset's test accuracy with flips after each epoch, and its end."""
+    rows = ["| preset | epoch | training seconds | test accuracy (flips) |", "|---|---:|---:|---:|"]
+    for e in entries:
+        for epoch, seconds, accuracy in e.points:
+            rows.append(f"| {e.preset} | {epoch} | {seconds:.1f} | {100 * accuracy:.2f}% |")
+    rows += ["", "| preset | epochs | training time | images/s | test accuracy |", "|---|---:|---:|---:|---:|"]
+    for e in entries:
+        rows.append(
+            f"| {e.preset} | {e.epochs} | {e.train_seconds:.1f} s | {e.images_per_second:,.0f} | "
+            f"{100 * e.test_accuracy:.2f}% |"
+        )
+    return "\n".join(rows)
+
+
+def machine() -> str:
+    """The processor, its cores and torch's version: what the recorded figures were measured on."""
+    name = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import expectations
 from .architecture import Architecture
 from .datasets import DEFAULT, DESCRIPTIONS, catalog, data_dir, list_imports, load_dataset
 from .errors import ArchitectureError, CnnCoreError, ConfigError
@@ -171,6 +173,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--ablation",
         action="store_true",
         help="Instead, time cnn_core with each speed technique switched off in turn.",
+    )
+    bench.add_argument(
+        "--time-to-accuracy",
+        action="store_true",
+        help="Instead, train each preset with its own settings and print its test accuracy (with test-time "
+        "flips) after every epoch against the seconds of training so far (about 20 minutes on the full CIFAR-10).",
+    )
+    bench.add_argument(
+        "--presets",
+        nargs="+",
+        choices=list(PRESETS),
+        default=None,
+        metavar="NAME",
+        help="With --time-to-accuracy: the presets to train (default: all of them).",
+    )
+    bench.add_argument(
+        "--record",
+        action="store_true",
+        help="With --time-to-accuracy: keep the figures as what the Train page tells people to expect.",
     )
 
     sweep = commands.add_parser(
@@ -449,6 +470,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
     )
+    if args.time_to_accuracy:
+        entries = bench.time_to_accuracy(dataset, tuple(args.presets or bench.TIME_TO_ACCURACY_PRESETS))
+        print(bench.time_to_accuracy_table(entries))
+        if args.record:
+            expectations.record(entries, bench.machine(), datetime.date.today().isoformat())
+            print(f"recorded in {expectations.FIGURES}")
+        return EXIT_OK
     print(bench.HEADER)
     if args.ablation:
         bench.ablation(dataset, epochs=args.epochs, batch_sizes=tuple(args.batch_sizes))
