@@ -295,19 +295,21 @@ TIME_TO_ACCURACY_PRESETS = ("tutorial", "tutorial-2conv", "quick", "strong")
 
 
 class _EpochTests:
-    """The trainer's between-epochs call: the run's test split, with flips, after every epoch."""
+    """The trainer's between-epochs call: the run's test split after every epoch, with flips (and
+    shifts, where the preset tests with them)."""
 
     def __init__(self, name: str, plan: Plan, report):
         self.name, self.report = name, report
         self.images = plan.dataset.test_images[plan.split.test].to(plan.device)
         self.labels = plan.dataset.test_labels[plan.split.test].to(plan.device)
-        self.dtype = plan.dtype
+        self.dtype, self.shifts = plan.dtype, plan.settings.test_shifts
         self.points: list[tuple[int, float, float]] = []
 
     def __call__(self, epoch: int, seconds: float, net: torch.nn.Module) -> None:
-        _, accuracy, _ = evaluate(net, self.images, self.labels, self.dtype, flip=True)
+        _, accuracy, _ = evaluate(net, self.images, self.labels, self.dtype, flip=True, shifts=self.shifts)
         self.points.append((epoch, seconds, accuracy))
-        self.report(f"{self.name:<15} epoch {epoch:>3}  {seconds:>7.1f} s  {100 * accuracy:6.2f}% (with flips)")
+        views = "flips and shifts" if self.shifts else "flips"
+        self.report(f"{self.name:<15} epoch {epoch:>3}  {seconds:>7.1f} s  {100 * accuracy:6.2f}% (with {views})")
 
 
 def time_to_accuracy(

@@ -141,6 +141,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("augment", FLAG, False, "Augment",
             "Randomly shift and mirror training images so the network sees more variety.", sweep="list",
             short="augment"),
+    Setting("augment_shift", INT, 4, "Largest shift (augment)",
+            "How many pixels augmentation may move a picture each way: 4 is usual for long training, "
+            "2 suits a few epochs (less to unlearn).", 0, 16, unit="pixels", metavar="PIXELS", more=True,
+            sweep="list", short="shift {}"),
     Setting("schedule", CHOICE, "constant", "Learning-rate schedule",
             "Keep the learning rate constant, or warm it up and then lower it (one-cycle).",
             choices=SCHEDULES, names={"constant": "constant", "onecycle": "one-cycle"}, sweep="list", metavar="NAME",
@@ -157,6 +161,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("test_flip", FLAG, False, "Test with mirrored pictures too",
             "Also show the network each test picture mirrored and average the two answers (a little more "
             "accurate, twice the test time).", more=True),
+    Setting("test_shifts", FLAG, False, "Test with shifted pictures too",
+            "Also show the network each test picture moved by one pixel, up-left and down-right, and "
+            "average the answers (with mirroring: six views; a little more accurate, three times the test time).",
+            more=True),
     Setting("whiten", FLAG, False, "Whiten the first layer",
             "Start the first convolution's filters from the training pictures' own patch statistics and keep "
             "them fixed, so every pattern reaches the next layer equally strong from the first step (learns "

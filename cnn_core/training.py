@@ -448,7 +448,9 @@ class Trainer:
                     x = prepared[idx]
                 else:
                     x = images[idx]
-                    x = net.batch_inputs((random_crop_flip(x, gens.augment) if s.augment else x).float().div_(255))
+                    if s.augment:
+                        x = random_crop_flip(x, gens.augment, padding=s.augment_shift)
+                    x = net.batch_inputs(x.float().div_(255))
                 y = labels[idx]
                 with torch.autocast(p.device.type, dtype=p.dtype, enabled=p.dtype != torch.float32):
                     logits = net(x, normalized=True)
@@ -736,7 +738,12 @@ class Trainer:
         p = self.plan
         labels = p.dataset.test_labels[p.split.test].to(p.device)
         loss, accuracy, probabilities = evaluate(
-            model, p.dataset.test_images[p.split.test].to(p.device), labels, p.dtype, flip=p.settings.test_flip
+            model,
+            p.dataset.test_images[p.split.test].to(p.device),
+            labels,
+            p.dtype,
+            flip=p.settings.test_flip,
+            shifts=p.settings.test_shifts,
         )
         metrics = metrics_lib.summary(labels.cpu(), probabilities, p.dataset.classes)
         result = self._result(status, message, c, test_loss=loss, test_accuracy=accuracy, test_metrics=metrics)
@@ -805,20 +812,28 @@ def evaluate(
     labels: torch.Tensor,
     dtype: torch.dtype = torch.float32,
     flip: bool = False,
+    shifts: bool = False,
 ) -> tuple[float, float, torch.Tensor]:
     """Mean cross-entropy, accuracy and class probabilities (on the CPU) over uint8 images.
-    flip: average the probabilities for each image and its mirror image."""
+    flip: average the answers for each image and its mirror image. shifts: also for the image
+    moved one pixel up and left and one pixel down and right (edges mirrored), with flip six views."""
     was_training = model.training
     model.eval()
     loss_sum, correct, probabilities = 0.0, 0, []
     for start in range(0, images.shape[0], EVAL_BATCH):
         x = images[start : start + EVAL_BATCH].float().div_(255)
         y = labels[start : start + EVAL_BATCH]
+        views = [x]
+        if shifts and min(x.shape[2:]) > 1:  # a 1-pixel picture has nothing to mirror into its edge
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            h, w = x.shape[2:]
+            views += [padded[:, :, :h, :w], padded[:, :, 2:, 2:]]
+        if flip:
+            views += [view.flip(3) for view in views]
         with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            logits = model(x).float()
-            if flip:  # log of the mean probability of both views, so the loss stays a cross-entropy
-                both = torch.stack([logits.log_softmax(1), model(x.flip(3)).float().log_softmax(1)])
-                logits = both.logsumexp(0) - math.log(2)
+            # The log of the mean probability over the views, so the loss stays a cross-entropy.
+            answers = torch.stack([model(view).float().log_softmax(1) for view in views])
+            logits = answers.logsumexp(0) - math.log(len(views))
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
         probabilities.append(logits.softmax(1).cpu())

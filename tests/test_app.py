@@ -640,3 +640,38 @@ def test_a_conv_block_goes_in_the_middle_in_two_clicks_and_an_incomplete_row_hid
     app.number_input(key="w_move_layer").set_value(3).run()
     next(b for b in app.button if b.label == "Remove").click().run()
     assert not app.warning and list(shapes(app)["layer"])[3:6] == layers[3:6]
+
+
+def test_a_starting_point_says_what_to_expect_and_a_run_how_it_compared(app, tmp_path, monkeypatch):
+    from cnn_core import expectations
+    from cnn_core.expectations import Expected
+    from cnn_core.presets import PRESETS
+
+    figures = tmp_path / "figures.json"
+    monkeypatch.setattr(expectations, "FIGURES", figures)
+    tutorial = PRESETS["tutorial"].settings.replace(train_samples=8000, val_samples=2000, test_samples=2000)
+    recorded = Expected("tutorial", "sample", 3.2, 0.5, 5, 9000.0, tutorial.to_dict(), ((5, 3.2, 0.5),), "cpu X", "d")
+    expectations.record(
+        [recorded, Expected(**{**vars(recorded), "preset": "quick", "train_seconds": 95.0})], "cpu X, torch 2", "d"
+    )
+    app.switch_page(page("train")).run()
+    said = " ".join(m.value for m in app.markdown)
+    assert "**Expected:** about 3 s of training and 50% test accuracy (measured on cpu X)." in said
+    app.selectbox(key="w_preset").select("quick").run()
+    assert "about 1 min 35 s of training" in " ".join(m.value for m in app.markdown)
+    app.selectbox(key="w_preset").select("strong").run()
+    assert any("No recorded time and accuracy" in c.value for c in app.caption)  # strong: none on the sample
+    app.selectbox(key="w_preset").select("tutorial").run()
+    train_one_epoch(app)  # the tutorial's network and settings, but one epoch instead of five
+    assert "yours differ in epochs" in " ".join(m.value for m in app.markdown)
+    assert any(
+        c.value == "Not comparable with the recorded run of this starting point: epochs differ." for c in app.caption
+    )
+    app.number_input(key="w_epochs").set_value(5).run()
+    next(b for b in app.button if b.label == "Start training").click().run()
+    deadline = time.monotonic() + 120
+    while not any("This run:" in c.value for c in app.caption) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        app.run()
+    compared = next(c.value for c in app.caption if c.value.startswith("This run:"))
+    assert "the recorded run: 50.0% in 3 s" in compared

@@ -88,3 +88,19 @@ def test_crop_and_flip_move_pixels_exactly_like_slicing():
         assert any(torch.equal(out[i], c) for c in candidates)
     assert not torch.equal(out, images)  # something moved
     assert out.dtype == torch.uint8 and out.shape == images.shape
+
+
+def test_training_moves_pictures_by_at_most_the_shift_it_was_given(tiny_data, monkeypatch):
+    from cnn_core import training
+    from cnn_core.presets import PRESETS
+
+    largest = []
+
+    def watched(images, generator, padding=4):
+        largest.append(padding)
+        return random_crop_flip(images, generator, padding)
+
+    monkeypatch.setattr(training, "random_crop_flip", watched)
+    settings = TrainSettings(epochs=1, batch_size=100, train_samples=300, val_samples=0, augment=True, augment_shift=1)
+    training.Trainer(PRESETS["tutorial"].architecture, settings, tiny_data).run()
+    assert largest and set(largest) == {1}

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from cnn_core import pooling
 from cnn_core.model import build_model
 from cnn_core.presets import PRESETS
+from cnn_core.shapes import check
 from cnn_core.tuned import TunedCNN, Tuning
 
 CL = torch.channels_last
@@ -61,7 +62,20 @@ def test_applies_only_where_it_matches_and_was_measured_faster():
     assert not pooling.applies(torch.zeros(3, 8, 8, dtype=torch.bfloat16))
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+def _pools_even_maps(name: str) -> bool:
+    """Whether a 2x2 max pool of the preset sees an even-sized map on CIFAR-10 (the fast presets'
+    pools see 31x31, 15x15 and 7x7 maps, where PyTorch's own pool runs: an odd-size pairwise pool
+    was slower in alternating runs)."""
+    arch = PRESETS[name].architecture
+    report = check(arch, (3, 32, 32), 10)
+    inputs = [report.input_shape] + [row.output_shape for row in report.rows[:-1]]
+    return any(
+        layer.type == "pool" and layer.kernel_size == 2 and shape[1] % 2 == 0 and shape[2] % 2 == 0
+        for layer, shape in zip(arch.layers, inputs, strict=True)
+    )
+
+
+@pytest.mark.parametrize("preset", [name for name in sorted(PRESETS) if _pools_even_maps(name)])
 def test_the_model_learns_the_same_with_it(preset):
     """A bfloat16 channels-last training step of every preset, with and without the pairwise
     pool: the same logits and the same gradient for every weight, bit for bit."""

@@ -40,7 +40,7 @@ def test_seed_2conv_adds_a_second_conv_and_pool_block():
 
 
 def test_unknown_preset_is_named():
-    with pytest.raises(ConfigError, match="tutorial, tutorial-2conv, strong"):
+    with pytest.raises(ConfigError, match="tutorial, tutorial-2conv, quick, strong"):
         get_preset("resnet")
 
 

@@ -28,11 +28,14 @@ CHANGED = {
     "val_samples": 128,
     "test_samples": 128,
     "augment": True,
+    "augment_shift": 2,
     "schedule": "onecycle",
     "label_smoothing": 0.1,
     "device": "cpu",
     "logs_per_epoch": 4,
     "test_flip": True,
+    "test_shifts": True,
+    "whiten": True,
     "precision": "float32",
 }
 

@@ -462,6 +462,24 @@ def accuracy_figure(c: Curves, title: str = "Accuracy", ghost: Curves | None = N
     return _figure(accuracy_series(c, ghost), title, "epoch", "accuracy (%)").update_yaxes(range=[0, 100])
 
 
+def time_to_accuracy_figure(entries, titles: dict[str, str], chosen: str | None = None) -> go.Figure:
+    """The recorded test accuracy (with flips) after each epoch against minutes of training, a line
+    per preset (expectations.Expected); the chosen one drawn thicker."""
+    series = [
+        Series(
+            titles.get(e.preset, e.preset),
+            RUN_COLOURS[i % len(RUN_COLOURS)],
+            [seconds / 60 for _, seconds, _ in e.points],
+            [100 * accuracy for _, _, accuracy in e.points],
+            4.5 if e.preset == chosen else 2.5,
+            markers=True,
+        )
+        for i, e in enumerate(entries)
+    ]
+    title = "Test accuracy against training time (recorded)"
+    return _figure(series, title, "minutes of training", "test accuracy (%)").update_yaxes(range=[0, 100])
+
+
 # The charts of a run still training, as SVG pictures (see svg_chart): the x axis spans the whole
 # run, so the curves fill it as the run goes. Drawn in few units, so the 17-unit labels come out
 # large on the screen: >= 16 px in presenter mode's chart column at 1024x768 (~570 px wide),

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from cnn_core import events
+from cnn_core import events, expectations
 from cnn_core.curves import curves
 from cnn_core.data import plan_split
 from cnn_core.datasets import (
@@ -26,7 +26,7 @@ from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.inspection import filter_grid
 from cnn_core.presets import PRESETS
 from cnn_core.previews import class_counts, image_grid, samples_per_class
-from cnn_core.settings import SCHEMA, TrainSettings
+from cnn_core.settings import SCHEMA, SETTINGS, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
@@ -145,6 +145,78 @@ SKIP_TITLES = {
     "outside_splits": "Beside the train/test folders",
     "empty_class": "Folders with no readable pictures",
 }
+
+
+# --- what to expect -------------------------------------------------------------------------------------
+def widget_settings(dataset) -> dict | None:
+    try:
+        return expectations.as_run(state.settings_from_widgets(), dataset)
+    except CnnCoreError:
+        return None  # a value being typed; the settings section says what is wrong with it
+
+
+def setting_names(names: list[str]) -> str:
+    return ", ".join(SETTINGS[name].label.lower() for name in names)
+
+
+def draw_expected(preset: str | None, dataset) -> None:
+    """What the chosen starting point reached when it was measured on this data set, and all of
+    them on a chart: from the recorded benchmark figures (cnn_core.expectations)."""
+    if preset not in PRESETS:
+        return
+    recorded = expectations.load().get(expectations.key_of(dataset), {})
+    chosen = recorded.get(preset)
+    if chosen is None:
+        st.caption(
+            "No recorded time and accuracy for this starting point on this data set "
+            "(`python -m cnn_core bench --time-to-accuracy --record` measures them)."
+        )
+        return
+    text = (
+        f"**Expected:** about {expectations.duration(chosen.train_seconds)} of training and "
+        f"{100 * chosen.test_accuracy:.0f}% test accuracy (measured on {chosen.machine.split(', torch')[0]})"
+    )
+    mine = widget_settings(dataset)
+    differ = chosen.differences(mine) if mine is not None else []
+    if differ:
+        text += f" with its own settings (yours differ in {setting_names(differ)})"
+    st.markdown(text + ".")
+    with st.expander("What each starting point reaches"):
+        entries = [recorded[name] for name in PRESETS if name in recorded]
+        st.dataframe(
+            [
+                {
+                    "starting point": PRESETS[e.preset].title,
+                    "training time": expectations.duration(e.train_seconds),
+                    "test accuracy": f"{100 * e.test_accuracy:.1f}%",
+                    "epochs": e.epochs,
+                }
+                for e in entries
+            ],
+            hide_index=True,
+        )
+        titles = {name: p.title for name, p in PRESETS.items()}
+        st.plotly_chart(common.time_to_accuracy_figure(entries, titles, preset), key="time_to_accuracy")
+        st.caption(
+            f"Measured on {chosen.machine} ({chosen.measured}) by `python -m cnn_core bench --time-to-accuracy`; "
+            "each point is the test accuracy after an epoch, with test-time flips."
+        )
+
+
+def draw_against_expected(current, end: dict) -> None:
+    """After a run: how it did against the recorded run of its starting point, if comparable."""
+    plan = current.plan
+    if plan is None or end.get("test_accuracy") is None or end["status"] != "completed":
+        return
+    chosen = expectations.expected(plan.preset, expectations.key_of(plan.dataset))
+    if chosen is None:
+        return
+    differ = chosen.differences(expectations.as_run(plan.settings, plan.dataset))
+    if differ:
+        st.caption(f"Not comparable with the recorded run of this starting point: {setting_names(differ)} differ.")
+    else:
+        st.caption(chosen.compare(end["train_seconds"], end["test_accuracy"]))
+
 
 with setup:
     st.subheader("1. Data")
@@ -315,6 +387,7 @@ with setup:
             )
         else:
             st.error(f"This network does not fit the data: {report.error}")
+        draw_expected(state.preset(), dataset)
     st.page_link(common.PAGES["architecture"], label="Change the layers", icon=":material/account_tree:")
 
 # --- 3. settings ----------------------------------------------------------------------------------------
@@ -483,6 +556,7 @@ def draw_outcome(current) -> None:
             "Test accuracy", f"{100 * end['test_accuracy']:.1f}%" if end.get("test_accuracy") is not None else "-"
         )
         m3.metric("Training time", fmt_seconds(end.get("train_seconds")))
+        draw_against_expected(current, end)
         st.page_link(common.PAGES["metrics"], label="Metrics for this run", icon=":material/analytics:")
         st.page_link(common.PAGES["inside"], label="Filters and feature maps", icon=":material/grid_view:")
         st.page_link(common.PAGES["runs"], label="Compare runs", icon=":material/compare_arrows:")
