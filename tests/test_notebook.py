@@ -57,7 +57,7 @@ def test_every_named_setting_that_differs_from_the_preset_is_in_the_name_once(se
 
 def test_a_presets_own_settings_are_not_repeated_in_its_name():
     strong = PRESETS["strong"]
-    assert made_name(strong.architecture, strong.settings, "strong") == "strong CNN · lr 0.1 · 15 epochs"
+    assert made_name(strong.architecture, strong.settings, "strong") == "strong CNN · lr 0.2 · 10 epochs"
 
 
 def test_notes_are_trimmed_and_tags_kept_once():
