@@ -477,7 +477,8 @@ def time_to_accuracy_figure(entries, titles: dict[str, str], chosen: str | None 
         for i, e in enumerate(entries)
     ]
     title = "Test accuracy against training time (recorded)"
-    return _figure(series, title, "minutes of training", "test accuracy (%)").update_yaxes(range=[0, 100])
+    fig = _figure(series, title, "minutes of training", "test accuracy (%)").update_yaxes(range=[0, 100])
+    return fig.update_layout(height=440, legend={"y": -0.3})  # four names under the axis title, not over it
 
 
 # The charts of a run still training, as SVG pictures (see svg_chart): the x axis spans the whole

@@ -182,25 +182,29 @@ def draw_expected(preset: str | None, dataset) -> None:
         text += f" with its own settings (yours differ in {setting_names(differ)})"
     st.markdown(text + ".")
     with st.expander("What each starting point reaches"):
-        entries = [recorded[name] for name in PRESETS if name in recorded]
-        st.dataframe(
-            [
-                {
-                    "starting point": PRESETS[e.preset].title,
-                    "training time": expectations.duration(e.train_seconds),
-                    "test accuracy": f"{100 * e.test_accuracy:.1f}%",
-                    "epochs": e.epochs,
-                }
-                for e in entries
-            ],
-            hide_index=True,
+        st.markdown(
+            "\n".join(
+                f"- **{PRESETS[name].title}**: {expectations.duration(e.train_seconds)}, {100 * e.test_accuracy:.0f}%"
+                for name, e in recorded.items()
+                if name in PRESETS
+            )
         )
-        titles = {name: p.title for name, p in PRESETS.items()}
-        st.plotly_chart(common.time_to_accuracy_figure(entries, titles, preset), key="time_to_accuracy")
-        st.caption(
-            f"Measured on {chosen.machine} ({chosen.measured}) by `python -m cnn_core bench --time-to-accuracy`; "
-            "each point is the test accuracy after an epoch, with test-time flips."
-        )
+        st.caption(f"Measured {chosen.measured} by `python -m cnn_core bench --time-to-accuracy`.")
+
+
+def draw_expected_chart(preset: str | None, dataset) -> None:
+    """Before a run, where its curves will be: the recorded test accuracy of every starting point
+    after each epoch against training time, the chosen one thicker."""
+    recorded = expectations.load().get(expectations.key_of(dataset), {})
+    entries = [recorded[name] for name in PRESETS if name in recorded]
+    if not entries:
+        return
+    titles = {name: p.title for name, p in PRESETS.items()}
+    st.plotly_chart(common.time_to_accuracy_figure(entries, titles, preset), key="time_to_accuracy")
+    st.caption(
+        f"What each starting point reached on this data set, measured on {entries[0].machine.split(', torch')[0]} "
+        "(test accuracy after each epoch, with test-time flips)."
+    )
 
 
 def draw_against_expected(current, end: dict) -> None:
@@ -645,6 +649,8 @@ with live:
     if job is None:
         start_word = "Start" if presenting else "Start training"
         st.info(f"Press **{start_word}**: the loss curves appear here within seconds.", icon=":material/monitoring:")
+        if dataset is not None and not presenting:
+            draw_expected_chart(state.preset(), dataset)
         # A tab that lost its session (closed and reopened) can pick up a run that is still going.
         for other in [j for j in registry.jobs("train") if j.running]:
             if st.button(
