@@ -64,6 +64,11 @@ class Expected:
     machine: str
     measured: str  # the date, YYYY-MM-DD
 
+    @property
+    def processor(self) -> str:
+        """Where it was measured, without the software versions: "Intel(R) Xeon(R) Processor, 2 CPUs"."""
+        return self.machine.split(", torch")[0]
+
     def differences(self, settings: dict[str, Any]) -> list[str]:
         """The settings in which a run differs from the recorded one (names, in the schema's order)."""
         return [k for k, v in self.settings.items() if k not in NOT_COMPARED and settings.get(k, v) != v]

@@ -160,8 +160,8 @@ def setting_names(names: list[str]) -> str:
 
 
 def draw_expected(preset: str | None, dataset) -> None:
-    """What the chosen starting point reached when it was measured on this data set, and all of
-    them on a chart: from the recorded benchmark figures (cnn_core.expectations)."""
+    """What the chosen starting point reached when it was measured on this data set, and every
+    starting point's figures in a list: from the recorded benchmark figures (cnn_core.expectations)."""
     if preset not in PRESETS:
         return
     recorded = expectations.load().get(expectations.key_of(dataset), {})
@@ -174,7 +174,7 @@ def draw_expected(preset: str | None, dataset) -> None:
         return
     text = (
         f"**Expected:** about {expectations.duration(chosen.train_seconds)} of training and "
-        f"{100 * chosen.test_accuracy:.0f}% test accuracy (measured on {chosen.machine.split(', torch')[0]})"
+        f"{100 * chosen.test_accuracy:.0f}% test accuracy (measured on {chosen.processor})"
     )
     mine = widget_settings(dataset)
     differ = chosen.differences(mine) if mine is not None else []
@@ -202,7 +202,7 @@ def draw_expected_chart(preset: str | None, dataset) -> None:
     titles = {name: p.title for name, p in PRESETS.items()}
     st.plotly_chart(common.time_to_accuracy_figure(entries, titles, preset), key="time_to_accuracy")
     st.caption(
-        f"What each starting point reached on this data set, measured on {entries[0].machine.split(', torch')[0]} "
+        f"What each starting point reached on this data set, measured on {entries[0].processor} "
         "(test accuracy after each epoch, with test-time flips)."
     )
 
