@@ -339,8 +339,6 @@ def time_to_accuracy(
                 images_per_second=result.images_per_second,
                 settings=as_run(preset.settings, dataset),
                 points=tuple(tests.points),
-                machine="",
-                measured="",
             )
         )
     return out

@@ -12,6 +12,7 @@ torchvision's download or the JPEG archive (the same 50,000 + 10,000 pictures in
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import Dataset, plan_split
-from .settings import TrainSettings
+from .settings import SETTINGS, TrainSettings
 from .storage import atomic_write_json
 
 FIGURES = Path(__file__).with_name("recorded_figures.json")
@@ -61,8 +62,8 @@ class Expected:
     images_per_second: float
     settings: dict[str, Any]
     points: tuple[tuple[int, float, float], ...]  # (epoch, training seconds, test accuracy with flips)
-    machine: str
-    measured: str  # the date, YYYY-MM-DD
+    machine: str = ""  # kept once for the whole file (record's argument)
+    measured: str = ""  # the date, YYYY-MM-DD
 
     @property
     def processor(self) -> str:
@@ -72,6 +73,22 @@ class Expected:
     def differences(self, settings: dict[str, Any]) -> list[str]:
         """The settings in which a run differs from the recorded one (names, in the schema's order)."""
         return [k for k, v in self.settings.items() if k not in NOT_COMPARED and settings.get(k, v) != v]
+
+    def expect(self, settings: dict[str, Any] | None = None) -> str:
+        """What to expect, in words; with `settings` (as `as_run` gives them), which of them differ."""
+        text = (
+            f"about {duration(self.train_seconds)} of training and {100 * self.test_accuracy:.0f}% test accuracy "
+            f"(measured on {self.processor})"
+        )
+        differ = self.differences(settings) if settings is not None else []
+        return text + (f" with its own settings (yours differ in {setting_names(differ)})" if differ else "")
+
+    def against(self, settings: dict[str, Any], train_seconds: float, test_accuracy: float) -> str:
+        """After a run with `settings` (as `as_run` gives them): how it compared, or why it cannot be."""
+        differ = self.differences(settings)
+        if differ:
+            return f"Not comparable with the recorded run of this starting point: {setting_names(differ)} differ."
+        return self.compare(train_seconds, test_accuracy)
 
     def compare(self, train_seconds: float, test_accuracy: float) -> str:
         """How a finished run with the same settings did against the recorded one, in words."""
@@ -93,6 +110,11 @@ class Expected:
         )
 
 
+def setting_names(names: list[str]) -> str:
+    """Settings as the Train page labels them: "epochs, training images"."""
+    return ", ".join(SETTINGS[name].label.lower() if name in SETTINGS else name for name in names)
+
+
 def duration(seconds: float) -> str:
     """20 s, 1 min 55 s, 12 min."""
     seconds = max(0, round(seconds))
@@ -108,8 +130,19 @@ def load(path: Path | None = None) -> dict[str, dict[str, Expected]]:
     """data key -> preset -> Expected, from `path` (default FIGURES). A missing file is no figures;
     entries that do not read as figures are left out (the page then says nothing rather than
     something wrong)."""
+    path = Path(path or FIGURES)
     try:
-        raw = json.loads(Path(path or FIGURES).read_text())
+        stat = path.stat()
+    except OSError:
+        return {}
+    # Read again only when the file changes: the Train page asks on every redraw.
+    return _parse(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(path: str, mtime_ns: int, size: int) -> dict[str, dict[str, Expected]]:
+    try:
+        raw = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
     out: dict[str, dict[str, Expected]] = {}

@@ -26,7 +26,7 @@ from cnn_core.errors import ArchitectureError, CnnCoreError
 from cnn_core.inspection import filter_grid
 from cnn_core.presets import PRESETS
 from cnn_core.previews import class_counts, image_grid, samples_per_class
-from cnn_core.settings import SCHEMA, SETTINGS, TrainSettings
+from cnn_core.settings import SCHEMA, TrainSettings
 from cnn_core.shapes import infer_shapes
 from cnn_core.textlog import event_lines, header_lines
 from pages import common
@@ -155,10 +155,6 @@ def widget_settings(dataset) -> dict | None:
         return None  # a value being typed; the settings section says what is wrong with it
 
 
-def setting_names(names: list[str]) -> str:
-    return ", ".join(SETTINGS[name].label.lower() for name in names)
-
-
 def draw_expected(preset: str | None, dataset) -> None:
     """What the chosen starting point reached when it was measured on this data set, and every
     starting point's figures in a list: from the recorded benchmark figures (cnn_core.expectations)."""
@@ -172,15 +168,7 @@ def draw_expected(preset: str | None, dataset) -> None:
             "(`python -m cnn_core bench --time-to-accuracy --record` measures them)."
         )
         return
-    text = (
-        f"**Expected:** about {expectations.duration(chosen.train_seconds)} of training and "
-        f"{100 * chosen.test_accuracy:.0f}% test accuracy (measured on {chosen.processor})"
-    )
-    mine = widget_settings(dataset)
-    differ = chosen.differences(mine) if mine is not None else []
-    if differ:
-        text += f" with its own settings (yours differ in {setting_names(differ)})"
-    st.markdown(text + ".")
+    st.markdown(f"**Expected:** {chosen.expect(widget_settings(dataset))}.")
     with st.expander("What each starting point reaches"):
         st.markdown(
             "\n".join(
@@ -215,11 +203,8 @@ def draw_against_expected(current, end: dict) -> None:
     chosen = expectations.expected(plan.preset, expectations.key_of(plan.dataset))
     if chosen is None:
         return
-    differ = chosen.differences(expectations.as_run(plan.settings, plan.dataset))
-    if differ:
-        st.caption(f"Not comparable with the recorded run of this starting point: {setting_names(differ)} differ.")
-    else:
-        st.caption(chosen.compare(end["train_seconds"], end["test_accuracy"]))
+    settings = expectations.as_run(plan.settings, plan.dataset)
+    st.caption(chosen.against(settings, end["train_seconds"], end["test_accuracy"]))
 
 
 with setup:
