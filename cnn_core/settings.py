@@ -126,6 +126,9 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("momentum", FLOAT, 0.9, "Momentum (SGD)",
             "For SGD only: how much of the previous step carries into the next (0.9 is usual).",
             0.0, 1.0, high_inclusive=False, metavar="M", more=True),
+    Setting("nesterov", FLAG, False, "Nesterov momentum (SGD)",
+            "For SGD with momentum only: measure the slope where the momentum is about to carry the weights, "
+            "not where they are (usually learns a little faster in short runs).", more=True, short="Nesterov"),
     Setting("weight_decay", FLOAT, 0.0, "Weight decay",
             "Pulls weights towards zero every step to reduce overfitting (0 turns it off).",
             0.0, 1.0, sweep="log", metavar="WD", more=True, short="weight decay {}"),
@@ -169,6 +172,10 @@ SCHEMA: tuple[Setting, ...] = (
             "Start the first convolution's filters from the training pictures' own patch statistics and keep "
             "them fixed, so every pattern reaches the next layer equally strong from the first step (learns "
             "faster; needs a conv as the first layer).", more=True, short="whitened"),
+    Setting("whiten_bias_epochs", INT, 1000, "Whitened layer learns for",
+            "With whitening: the epochs in which the whitened first layer's bias (its only learning part) still "
+            "learns; after them it is frozen too, which saves work in every later step (1,000 keeps it learning).",
+            0, 1000, unit="epochs", more=True),
     Setting("precision", CHOICE, "auto", "Number format",
             "Number format for the heavy arithmetic: auto uses bfloat16 where the processor has it "
             "(several times faster here), else float32.", choices=PRECISIONS, metavar="NAME", more=True),

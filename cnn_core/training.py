@@ -435,6 +435,9 @@ class Trainer:
         start = time.perf_counter() - c.elapsed
         for epoch in range(c.epoch + 1, s.epochs + 1):
             net.train()
+            if s.whiten and epoch > s.whiten_bias_epochs:
+                # Nothing in the first layer learns now: no step carries a gradient back into it.
+                whitening.freeze_first_conv(net.model, bias=True)
             order = torch.randperm(len(images), generator=gens.shuffle).to(p.device)
             epoch_tally, interval = Tally(), Tally()
             for batch in range(1, p.batches_per_epoch + 1):
@@ -799,7 +802,10 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings, fused: bool = False
     params = [p for p in model.parameters() if p.requires_grad]  # not a whitened first layer's filters
     options = {"fused": True} if fused else {}
     if s.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=s.learning_rate, momentum=s.momentum, weight_decay=s.weight_decay, **options)
+        nesterov = s.nesterov and s.momentum > 0  # nothing to look ahead along without momentum
+        return torch.optim.SGD(
+            params, lr=s.learning_rate, momentum=s.momentum, nesterov=nesterov, weight_decay=s.weight_decay, **options
+        )
     if s.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay, **options)
     return torch.optim.Adam(params, lr=s.learning_rate, weight_decay=s.weight_decay, **options)

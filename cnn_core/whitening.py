@@ -9,8 +9,9 @@ first step ("whitening"). Each direction is used twice, with both signs, so that
 after it keeps both halves.
 
 `whitening_filters` computes the filters; `whiten_first_conv` writes them into a model's first
-convolution and freezes its weight (its bias still learns). The patches are taken from the images
-as the model sees them, after its own normalisation.
+convolution and freezes its weight. Its bias still learns, for the run's `whiten_bias_epochs`; the
+trainer then freezes it too. The patches are taken from the images as the model sees them, after
+its own normalisation.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def whiten_first_conv(model: torch.nn.Module, images: torch.Tensor) -> None:
     freeze_first_conv(model)
 
 
-def freeze_first_conv(model: torch.nn.Module) -> None:
-    """Keep the first convolution's filters as they are (a resumed run has them from its checkpoint)."""
-    first_conv(model).weight.requires_grad_(False)
+def freeze_first_conv(model: torch.nn.Module, bias: bool = False) -> None:
+    """Keep the first convolution's filters as they are (a resumed run has them from its checkpoint),
+    and with `bias` its bias too: then no step computes a gradient for the first layer, nor for
+    the input of the layer after it, the largest map of the network."""
+    conv = first_conv(model)
+    conv.weight.requires_grad_(False)
+    if bias:
+        conv.bias.requires_grad_(False)

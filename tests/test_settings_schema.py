@@ -22,6 +22,7 @@ CHANGED = {
     "learning_rate": 0.003,
     "optimizer": "sgd",
     "momentum": 0.8,
+    "nesterov": True,
     "weight_decay": 0.0001,
     "seed": 7,
     "train_samples": 256,
@@ -36,6 +37,7 @@ CHANGED = {
     "test_flip": True,
     "test_shifts": True,
     "whiten": True,
+    "whiten_bias_epochs": 0,
     "precision": "float32",
 }
 

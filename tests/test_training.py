@@ -174,3 +174,17 @@ def test_a_batch_that_would_not_fit_in_memory_is_refused(tiny_data, monkeypatch)
     with pytest.raises(ConfigError) as info:
         Trainer(PRESETS["strong"].architecture, TrainSettings(batch_size=4096), tiny_data)
     assert info.value.field == "batch_size" and "GB" in str(info.value)
+
+
+@pytest.mark.parametrize("nesterov, momentum, factor", [(False, 0.9, 1.0), (True, 0.9, 1.9), (True, 0.0, 1.0)])
+def test_nesterov_momentum_takes_the_look_ahead_step(nesterov, momentum, factor):
+    """The first step from a gradient g, worked by hand: plain momentum moves the weight by lr * g;
+    Nesterov's looks ahead along the momentum it just built, lr * (g + momentum * g); without
+    momentum there is nothing to look along, and it is plain SGD (not an error)."""
+    layer = torch.nn.Linear(3, 1, bias=False)
+    before = layer.weight.detach().clone()
+    settings = TrainSettings(optimizer="sgd", learning_rate=0.1, momentum=momentum, nesterov=nesterov)
+    optimizer = training.make_optimizer(layer, settings)
+    layer(torch.ones(1, 3)).sum().backward()  # the gradient is 1 for every weight
+    optimizer.step()
+    assert torch.allclose(before - layer.weight.detach(), torch.full_like(before, 0.1 * factor))

@@ -67,6 +67,20 @@ def test_training_keeps_the_whitened_filters_and_learns_their_bias(tiny_data, tm
     assert not torch.equal(model.layers[2].weight, expected.layers[2].weight)  # the rest learned
 
 
+@pytest.mark.parametrize("bias_epochs, still_learning", [(1, False), (1000, True)])
+def test_the_whitened_bias_is_frozen_after_its_epochs(tiny_data, bias_epochs, still_learning):
+    settings = TrainSettings(
+        epochs=3, batch_size=32, train_samples=200, val_samples=0, test_samples=40, whiten=True,
+        whiten_bias_epochs=bias_epochs, optimizer="sgd", learning_rate=0.05, weight_decay=5e-4,
+    )  # fmt: skip
+    trainer = Trainer(PRESETS["quick"].architecture, settings, tiny_data)
+    biases = []
+    trainer.between_epochs = lambda epoch, seconds, net: biases.append(net.model.layers[0].bias.detach().clone())
+    assert trainer.run().status == "completed"
+    assert not torch.equal(biases[0], torch.zeros_like(biases[0]))  # it learned in its first epoch
+    assert torch.equal(biases[0], biases[2]) is not still_learning  # and not after (weight decay too)
+
+
 def test_a_network_that_does_not_start_with_a_convolution_is_refused_in_words(tiny_data):
     data = tiny_data
     flat = Architecture((Linear(32), Linear(10)))
