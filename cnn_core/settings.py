@@ -172,7 +172,7 @@ SCHEMA: tuple[Setting, ...] = (
             "Start the first convolution's filters from the training pictures' own patch statistics and keep "
             "them fixed, so every pattern reaches the next layer equally strong from the first step (learns "
             "faster; needs a conv as the first layer).", more=True, short="whitened"),
-    Setting("whiten_bias_epochs", INT, 1000, "Whitened layer learns for",
+    Setting("whiten_bias_epochs", INT, 1000, "Whitened layer learns (epochs)",
             "With whitening: the epochs in which the whitened first layer's bias (its only learning part) still "
             "learns; after them it is frozen too, which saves work in every later step (1,000 keeps it learning).",
             0, 1000, unit="epochs", more=True),
