@@ -13,9 +13,9 @@ old names still work (ALIASES), so old commands and runs keep theirs.
 convolution (whitening.py), blocks that pool right after their first convolution, batch norm,
 SGD with Nesterov momentum on a one-cycle schedule, label smoothing, random crops and flips, and
 test-time flips. The whitened layer's bias learns for the first epoch or two only: after that no
-step computes a gradient for the network's largest map (about 15% of a step). What each reaches,
-and in how long, is in cnn_core/recorded_figures.json (written by `python -m cnn_core bench
---time-to-accuracy --record`) and docs/benchmarks.md.
+step computes a gradient for the network's largest map. What each reaches, and in how long, is in
+cnn_core/recorded_figures.json (written by `python -m cnn_core bench --time-to-accuracy --record`)
+and docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ _FAST_SETTINGS = TrainSettings(
     learning_rate=0.2,
     optimizer="sgd",
     momentum=0.9,
-    nesterov=True,  # +0.9 points for quick in 4 epochs (docs/benchmarks.md)
+    nesterov=True,  # learns more in a few epochs than plain momentum (docs/benchmarks.md)
     weight_decay=5e-4,
     train_samples=50_000,
     val_samples=0,
