@@ -27,6 +27,7 @@ FIGURES = Path(__file__).with_name("recorded_figures.json")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Settings that do not change what a run computes: a run differing only in these is still comparable.
 NOT_COMPARED = frozenset({"logs_per_epoch", "device"})
+BUSY = 1.2  # a run this many times the recorded time gets a word on why times move
 
 
 def data_key(name: str, classes: tuple[str, ...], train_images: int, test_images: int) -> str:
@@ -104,9 +105,13 @@ class Expected:
             if abs(ratio - 1) < 0.05
             else f"{100 * abs(ratio - 1):.0f}% {'slower' if ratio > 1 else 'faster'}"
         )
+        # A busy machine is the usual reason for a much slower run: say so, or it reads like a fault.
+        busy = (
+            " Training time moves with what else the machine is doing; the accuracy does not." if ratio >= BUSY else ""
+        )
         return (
             f"This run: {100 * test_accuracy:.1f}% in {duration(train_seconds)}; the recorded run: "
-            f"{100 * self.test_accuracy:.1f}% in {duration(self.train_seconds)} ({accuracy}, {speed})."
+            f"{100 * self.test_accuracy:.1f}% in {duration(self.train_seconds)} ({accuracy}, {speed}).{busy}"
         )
 
 

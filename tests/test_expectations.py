@@ -96,6 +96,9 @@ def test_a_run_is_compared_in_words_and_only_with_the_same_settings():
         "This run: 81.2% in 1 min 50 s; the recorded run: 80.0% in 1 min 40 s (1.2 points higher, 10% slower)."
     )
     assert "the same accuracy, in about the same time" in e.compare(101.0, 0.8001)
+    assert "what else the machine is doing" not in e.compare(110.0, 0.812)
+    slow = e.compare(125.0, 0.80)  # the same run in a busy minute: why, not a fault
+    assert "25% slower" in slow and "what else the machine is doing; the accuracy does not" in slow
     mine = PRESETS["quick"].settings.replace(epochs=6, logs_per_epoch=3).to_dict()
     assert e.differences(mine) == ["epochs"]  # how often it reports does not change what it learns
     assert e.differences(PRESETS["quick"].settings.to_dict()) == []
